@@ -1,0 +1,622 @@
+package io.github.dl4jbn.conf;
+
+import io.github.dl4jbn.layers.BatchNormLayer;
+import io.github.dl4jbn.params.BatchNormParamInitializer;
+import org.deeplearning4j.nn.api.ParamInitializer;
+import org.deeplearning4j.nn.api.layers.LayerConstraint;
+import org.deeplearning4j.nn.conf.CNN2DFormat;
+import org.deeplearning4j.nn.conf.InputPreProcessor;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.RNNFormat;
+import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.layers.Convolution3D;
+import org.deeplearning4j.nn.conf.layers.FeedForwardLayer;
+import org.deeplearning4j.nn.conf.layers.LayerValidation;
+import org.deeplearning4j.nn.conf.memory.LayerMemoryReport;
+import org.deeplearning4j.nn.conf.memory.MemoryReport;
+import org.deeplearning4j.nn.conf.preprocessor.FeedForwardToCnnPreProcessor;
+import org.deeplearning4j.optimize.api.TrainingListener;
+import org.nd4j.linalg.activations.impl.ActivationIdentity;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.learning.config.IUpdater;
+import org.nd4j.linalg.learning.config.NoOp;
+import org.nd4j.linalg.learning.regularization.Regularization;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * Configuration of a Batch Normalization layer (Ioffe &amp; Szegedy 2015), a drop-in replacement for DL4J's
+ * {@link org.deeplearning4j.nn.conf.layers.BatchNormalization}.
+ *
+ * <p>Training normalizes each channel with the mini-batch mean and biased variance and applies the learned
+ * scale gamma and shift beta (Algorithm 1); inference uses the population mean and variance accumulated
+ * during training (Algorithm 2). One channel is a feature of a {@code [mb, C]} input or a feature map of a
+ * recurrent (rank 3), convolutional (rank 4) or 3-D convolutional (rank 5) input, whose statistics are taken
+ * over the batch and every time step or position.
+ *
+ * <p>Parameters live in DL4J's flat parameter vector in this order: {@code gamma, beta} (absent with
+ * {@link Builder#lockGammaBeta(boolean)}), {@code mean, var}, and {@code batchCount} (only with
+ * {@link Builder#cumulativeAverage()}). The running statistics are written by the layer itself during the
+ * backward pass of a training step, never through gradients, so updaters, regularization and gradient
+ * normalization cannot touch them.
+ *
+ * <p>The activation function defaults to identity (the normalized value is the output); a non-identity
+ * activation set on this layer is applied after the normalization.
+ *
+ * <pre>{@code
+ * .layer(new BatchNorm.Builder().build())                        // nIn/nOut and data format from the InputType
+ * .layer(new BatchNorm.Builder().cumulativeAverage().build())    // the paper's E_B population average
+ * }</pre>
+ */
+public class BatchNorm extends FeedForwardLayer {
+
+    private double eps = 1e-5;
+    private double decay = 0.9;
+    private boolean cumulativeAverage = false;
+    private VarianceEstimate varianceEstimate = VarianceEstimate.UNBIASED;
+    private boolean lockGammaBeta = false;
+    private double gamma = 1.0;
+    private double beta = 0.0;
+    private boolean regularizeGammaBeta = false;
+    private CNN2DFormat cnn2dFormat = CNN2DFormat.NCHW;
+    private RNNFormat rnnFormat = RNNFormat.NCW;
+    private Convolution3D.DataFormat cnn3dFormat = Convolution3D.DataFormat.NCDHW;
+
+    private BatchNorm(Builder builder) {
+        super(builder);
+        this.eps = builder.eps;
+        this.decay = builder.decay;
+        this.cumulativeAverage = builder.cumulativeAverage;
+        this.varianceEstimate = builder.varianceEstimate;
+        this.lockGammaBeta = builder.lockGammaBeta;
+        this.gamma = builder.gamma;
+        this.beta = builder.beta;
+        this.regularizeGammaBeta = builder.regularizeGammaBeta;
+        this.cnn2dFormat = builder.cnn2dFormat;
+        this.rnnFormat = builder.rnnFormat;
+        this.cnn3dFormat = builder.cnn3dFormat;
+        if (this.activationFn == null) {
+            this.activationFn = new ActivationIdentity();   // so that a network-wide default does not leak in
+        }
+        initializeConstraints(builder);
+        this.constraints = withGammaBetaConstraints(builder);
+    }
+
+    /** Creates a layer with every default; used by JSON deserialization. */
+    public BatchNorm() {
+        this(new Builder());
+    }
+
+    /** Restricts network-wide constraints to gamma/beta and adds the gamma- and beta-only ones. */
+    private List<LayerConstraint> withGammaBetaConstraints(Builder builder) {
+        List<LayerConstraint> result = new ArrayList<>();
+        Set<String> learned = new HashSet<>(BatchNormParamInitializer.getInstance().learnedKeys(this));
+        if (constraints != null) {
+            for (LayerConstraint c : constraints) {
+                Set<String> params = new HashSet<>(c.getParams());
+                params.retainAll(learned);                          // running statistics are never constrained
+                if (!params.isEmpty()) {
+                    c.setParams(params);
+                    result.add(c);
+                }
+            }
+        }
+        if (!lockGammaBeta) {
+            addConstraints(result, builder.gammaConstraints, BatchNormParamInitializer.GAMMA);
+            addConstraints(result, builder.betaConstraints, BatchNormParamInitializer.BETA);
+        }
+        return result.isEmpty() ? null : result;
+    }
+
+    private static void addConstraints(List<LayerConstraint> to, List<LayerConstraint> from, String param) {
+        for (LayerConstraint c : from) {
+            LayerConstraint copy = c.clone();
+            copy.setParams(Collections.singleton(param));
+            to.add(copy);
+        }
+    }
+
+    @Override
+    public BatchNorm clone() {
+        return (BatchNorm) super.clone();
+    }
+
+    @Override
+    public org.deeplearning4j.nn.api.Layer instantiate(NeuralNetConfiguration conf,
+                                                       Collection<TrainingListener> trainingListeners,
+                                                       int layerIndex, INDArray layerParamsView,
+                                                       boolean initializeParams, DataType networkDataType) {
+        LayerValidation.assertNOutSet("BatchNorm", getLayerName(), layerIndex, getNOut());
+        BatchNormLayer layer = new BatchNormLayer(conf, networkDataType);
+        layer.setListeners(trainingListeners);
+        layer.setIndex(layerIndex);
+        layer.setParamsViewArray(layerParamsView);
+        Map<String, INDArray> paramTable = initializer().init(conf, layerParamsView, initializeParams);
+        layer.setParamTable(paramTable);
+        layer.setConf(conf);
+        return layer;
+    }
+
+    @Override
+    public ParamInitializer initializer() {
+        return BatchNormParamInitializer.getInstance();
+    }
+
+    /**
+     * The output has the input's type and shape.
+     *
+     * @param layerIndex index of this layer, for error messages
+     * @param inputType  feed-forward, recurrent, convolutional (2-D or 3-D) or flattened convolutional input
+     * @return {@code inputType}
+     */
+    @Override
+    public InputType getOutputType(int layerIndex, InputType inputType) {
+        if (inputType == null) {
+            throw new IllegalStateException("BatchNorm (layer index " + layerIndex + ", name \"" + getLayerName()
+                    + "\"): input type is null");
+        }
+        switch (inputType.getType()) {
+            case FF:
+            case RNN:
+            case CNN:
+            case CNN3D:
+            case CNNFlat:
+                return inputType;
+            default:
+                throw new IllegalStateException("BatchNorm (layer index " + layerIndex + ", name \"" + getLayerName()
+                        + "\"): expected input of type FF, RNN, CNN, CNN3D or CNNFlat, got " + inputType);
+        }
+    }
+
+    /**
+     * Sets the channel count ({@code nIn = nOut}) and the data format from the input type.
+     *
+     * @param inputType the type of this layer's input
+     * @param override  replace an nIn already set
+     */
+    @Override
+    public void setNIn(InputType inputType, boolean override) {
+        long channels;
+        switch (inputType.getType()) {
+            case FF:
+                channels = ((InputType.InputTypeFeedForward) inputType).getSize();
+                break;
+            case RNN:
+                InputType.InputTypeRecurrent rnn = (InputType.InputTypeRecurrent) inputType;
+                channels = rnn.getSize();
+                rnnFormat = rnn.getFormat();
+                break;
+            case CNN:
+                InputType.InputTypeConvolutional cnn = (InputType.InputTypeConvolutional) inputType;
+                channels = cnn.getChannels();
+                cnn2dFormat = cnn.getFormat();
+                break;
+            case CNN3D:
+                InputType.InputTypeConvolutional3D cnn3d = (InputType.InputTypeConvolutional3D) inputType;
+                channels = cnn3d.getChannels();
+                cnn3dFormat = cnn3d.getDataFormat();
+                break;
+            case CNNFlat:
+                channels = ((InputType.InputTypeConvolutionalFlat) inputType).getDepth();
+                break;
+            default:
+                throw new IllegalStateException("BatchNorm (name \"" + getLayerName()
+                        + "\"): expected input of type FF, RNN, CNN, CNN3D or CNNFlat, got " + inputType);
+        }
+        if (nIn <= 0 || override) {
+            nIn = channels;
+            nOut = channels;
+        }
+    }
+
+    /**
+     * Flattened convolutional input is reshaped back to {@code [mb, C, H, W]} so statistics are per feature map.
+     *
+     * @param inputType the type of this layer's input
+     * @return a {@link FeedForwardToCnnPreProcessor} for CNNFlat input, otherwise null
+     */
+    @Override
+    public InputPreProcessor getPreProcessorForInputType(InputType inputType) {
+        if (inputType.getType() == InputType.Type.CNNFlat) {
+            InputType.InputTypeConvolutionalFlat flat = (InputType.InputTypeConvolutionalFlat) inputType;
+            return new FeedForwardToCnnPreProcessor(flat.getHeight(), flat.getWidth(), flat.getDepth());
+        }
+        return null;
+    }
+
+    /**
+     * gamma and beta are not regularized unless {@link Builder#regularizeGammaBeta(boolean)} is set; running
+     * statistics never are.
+     *
+     * @param paramName a parameter key
+     * @return the regularization for that parameter (possibly empty)
+     */
+    @Override
+    public List<Regularization> getRegularizationByParam(String paramName) {
+        if (regularizeGammaBeta) {
+            if (BatchNormParamInitializer.GAMMA.equals(paramName)) {
+                return regularization;
+            }
+            if (BatchNormParamInitializer.BETA.equals(paramName)) {
+                return regularizationBias;
+            }
+        }
+        return Collections.emptyList();
+    }
+
+    /**
+     * gamma and beta use the layer's updater; the running statistics a {@link NoOp} (they receive no gradient).
+     *
+     * @param paramName a parameter key
+     * @return the updater for that parameter
+     */
+    @Override
+    public IUpdater getUpdaterByParam(String paramName) {
+        if (BatchNormParamInitializer.GAMMA.equals(paramName) || BatchNormParamInitializer.BETA.equals(paramName)) {
+            return iUpdater;
+        }
+        if (BatchNormParamInitializer.getInstance().statisticsKeys(this).contains(paramName)) {
+            return new NoOp();
+        }
+        throw new IllegalArgumentException("BatchNorm \"" + getLayerName() + "\": unknown parameter \"" + paramName + "\"");
+    }
+
+    /**
+     * Memory use: the parameters, the output, and in training a gradient-sized working array; the forward
+     * keeps only two per-channel vectors for the backward pass.
+     *
+     * @param inputType the type of this layer's input
+     * @return the report
+     */
+    @Override
+    public LayerMemoryReport getMemoryReport(InputType inputType) {
+        InputType outputType = getOutputType(-1, inputType);
+        long numParams = initializer().numParams(this);
+        long updaterState = 0;
+        for (String key : initializer().paramKeys(this)) {
+            updaterState += getUpdaterByParam(key).stateSize(nOut);
+        }
+        long perExample = inputType.arrayElementsPerExample();
+        return new LayerMemoryReport.Builder(getLayerName(), BatchNorm.class, inputType, outputType)
+                .standardMemory(numParams, updaterState)
+                .workingMemory(2 * nOut, 0, 4 * nOut, perExample)  // per-channel statistics; one activation-sized array in backprop
+                .cacheMemory(MemoryReport.CACHE_MODE_ALL_ZEROS, MemoryReport.CACHE_MODE_ALL_ZEROS)
+                .build();
+    }
+
+    @Override
+    public boolean isPretrainParam(String paramName) {
+        return false;
+    }
+
+    /** @return epsilon added to the variance before the square root (Algorithm 1, line 3) */
+    public double getEps() {
+        return eps;
+    }
+
+    /** @param eps epsilon added to the variance before the square root */
+    public void setEps(double eps) {
+        this.eps = eps;
+    }
+
+    /** @return weight of the old value in the exponential moving average, DL4J's convention */
+    public double getDecay() {
+        return decay;
+    }
+
+    /** @param decay weight of the old value in the exponential moving average */
+    public void setDecay(double decay) {
+        this.decay = decay;
+    }
+
+    /** @return true if the running statistics are the plain average over all batches (Algorithm 2, E_B) */
+    public boolean isCumulativeAverage() {
+        return cumulativeAverage;
+    }
+
+    /** @param cumulativeAverage use the plain average over all batches instead of the moving average */
+    public void setCumulativeAverage(boolean cumulativeAverage) {
+        this.cumulativeAverage = cumulativeAverage;
+    }
+
+    /** @return the population variance estimate the running variance accumulates */
+    public VarianceEstimate getVarianceEstimate() {
+        return varianceEstimate;
+    }
+
+    /** @param varianceEstimate the population variance estimate to accumulate */
+    public void setVarianceEstimate(VarianceEstimate varianceEstimate) {
+        this.varianceEstimate = varianceEstimate;
+    }
+
+    /** @return true if gamma and beta are fixed values rather than parameters */
+    public boolean isLockGammaBeta() {
+        return lockGammaBeta;
+    }
+
+    /** @param lockGammaBeta fix gamma and beta to {@link #getGamma()} and {@link #getBeta()} */
+    public void setLockGammaBeta(boolean lockGammaBeta) {
+        this.lockGammaBeta = lockGammaBeta;
+    }
+
+    /** @return gamma's fixed value when locked, its initial value otherwise */
+    public double getGamma() {
+        return gamma;
+    }
+
+    /** @param gamma gamma's fixed value when locked, its initial value otherwise */
+    public void setGamma(double gamma) {
+        this.gamma = gamma;
+    }
+
+    /** @return beta's fixed value when locked, its initial value otherwise */
+    public double getBeta() {
+        return beta;
+    }
+
+    /** @param beta beta's fixed value when locked, its initial value otherwise */
+    public void setBeta(double beta) {
+        this.beta = beta;
+    }
+
+    /** @return true if the layer's regularization applies to gamma (weights) and beta (bias) */
+    public boolean isRegularizeGammaBeta() {
+        return regularizeGammaBeta;
+    }
+
+    /** @param regularizeGammaBeta apply the layer's regularization to gamma (weights) and beta (bias) */
+    public void setRegularizeGammaBeta(boolean regularizeGammaBeta) {
+        this.regularizeGammaBeta = regularizeGammaBeta;
+    }
+
+    /** @return the layout of rank-4 input */
+    public CNN2DFormat getCnn2dFormat() {
+        return cnn2dFormat;
+    }
+
+    /** @param cnn2dFormat the layout of rank-4 input */
+    public void setCnn2dFormat(CNN2DFormat cnn2dFormat) {
+        this.cnn2dFormat = cnn2dFormat;
+    }
+
+    /** @return the layout of rank-3 input */
+    public RNNFormat getRnnFormat() {
+        return rnnFormat;
+    }
+
+    /** @param rnnFormat the layout of rank-3 input */
+    public void setRnnFormat(RNNFormat rnnFormat) {
+        this.rnnFormat = rnnFormat;
+    }
+
+    /** @return the layout of rank-5 input */
+    public Convolution3D.DataFormat getCnn3dFormat() {
+        return cnn3dFormat;
+    }
+
+    /** @param cnn3dFormat the layout of rank-5 input */
+    public void setCnn3dFormat(Convolution3D.DataFormat cnn3dFormat) {
+        this.cnn3dFormat = cnn3dFormat;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        if (this == o) {
+            return true;
+        }
+        if (!(o instanceof BatchNorm) || !super.equals(o)) {
+            return false;
+        }
+        BatchNorm that = (BatchNorm) o;
+        return Double.compare(eps, that.eps) == 0 && Double.compare(decay, that.decay) == 0
+                && cumulativeAverage == that.cumulativeAverage && varianceEstimate == that.varianceEstimate
+                && lockGammaBeta == that.lockGammaBeta && Double.compare(gamma, that.gamma) == 0
+                && Double.compare(beta, that.beta) == 0 && regularizeGammaBeta == that.regularizeGammaBeta
+                && cnn2dFormat == that.cnn2dFormat && rnnFormat == that.rnnFormat && cnn3dFormat == that.cnn3dFormat;
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(super.hashCode(), eps, decay, cumulativeAverage, varianceEstimate, lockGammaBeta, gamma,
+                beta, regularizeGammaBeta, cnn2dFormat, rnnFormat, cnn3dFormat);
+    }
+
+    @Override
+    public String toString() {
+        return "BatchNorm(name=" + getLayerName() + ", nIn=" + nIn + ", eps=" + eps
+                + (cumulativeAverage ? ", cumulativeAverage" : ", decay=" + decay) + ", variance=" + varianceEstimate
+                + (lockGammaBeta ? ", locked gamma=" + gamma + " beta=" + beta : "") + ")";
+    }
+
+    /**
+     * Builds a {@link BatchNorm}: {@code new BatchNorm.Builder().eps(1e-3).build()}. Every option has the default
+     * given on its method.
+     */
+    public static class Builder extends FeedForwardLayer.Builder<Builder> {
+        private double eps = 1e-5;
+        private double decay = 0.9;
+        private boolean cumulativeAverage = false;
+        private VarianceEstimate varianceEstimate = VarianceEstimate.UNBIASED;
+        private boolean lockGammaBeta = false;
+        private double gamma = 1.0;
+        private double beta = 0.0;
+        private boolean regularizeGammaBeta = false;
+        private CNN2DFormat cnn2dFormat = CNN2DFormat.NCHW;
+        private RNNFormat rnnFormat = RNNFormat.NCW;
+        private Convolution3D.DataFormat cnn3dFormat = Convolution3D.DataFormat.NCDHW;
+        private List<LayerConstraint> gammaConstraints = new ArrayList<>();
+        private List<LayerConstraint> betaConstraints = new ArrayList<>();
+
+        /** Starts a builder with every default. */
+        public Builder() {
+        }
+
+        /**
+         * @param eps added to the variance before the square root (Algorithm 1, line 3). Default 1e-5.
+         * @return this builder
+         */
+        public Builder eps(double eps) {
+            if (!(eps >= 0)) {
+                throw new IllegalArgumentException("BatchNorm: eps must be >= 0, got " + eps);
+            }
+            this.eps = eps;
+            return this;
+        }
+
+        /**
+         * Exponential moving average of the running statistics in DL4J's convention,
+         * {@code running = decay * running + (1 - decay) * batch}. Default 0.9. Clears {@link #cumulativeAverage()}.
+         *
+         * @param decay in [0, 1)
+         * @return this builder
+         */
+        public Builder decay(double decay) {
+            if (!(decay >= 0 && decay < 1)) {
+                throw new IllegalArgumentException("BatchNorm: decay must be in [0, 1), got " + decay);
+            }
+            this.decay = decay;
+            this.cumulativeAverage = false;
+            return this;
+        }
+
+        /**
+         * Running statistics are the plain average over every training batch seen so far, the paper's E_B
+         * (Algorithm 2, line 10; PyTorch's momentum=None). Adds the {@code batchCount} parameter.
+         *
+         * @return this builder
+         */
+        public Builder cumulativeAverage() {
+            this.cumulativeAverage = true;
+            return this;
+        }
+
+        /**
+         * Which population variance the running variance accumulates. Default {@link VarianceEstimate#UNBIASED}
+         * (times m/(m-1)); {@link VarianceEstimate#BIASED} mirrors DL4J's built-in layer.
+         *
+         * @param estimate the estimate
+         * @return this builder
+         */
+        public Builder varianceEstimate(VarianceEstimate estimate) {
+            this.varianceEstimate = Objects.requireNonNull(estimate, "estimate");
+            return this;
+        }
+
+        /**
+         * Fix gamma and beta to {@link #gamma(double)} and {@link #beta(double)} instead of learning them; both
+         * are always applied. Default false.
+         *
+         * @param lock true to fix gamma and beta
+         * @return this builder
+         */
+        public Builder lockGammaBeta(boolean lock) {
+            this.lockGammaBeta = lock;
+            return this;
+        }
+
+        /**
+         * @param gamma gamma's fixed value with {@link #lockGammaBeta(boolean)}, its initial value otherwise. Default 1.
+         * @return this builder
+         */
+        public Builder gamma(double gamma) {
+            this.gamma = gamma;
+            return this;
+        }
+
+        /**
+         * @param beta beta's fixed value with {@link #lockGammaBeta(boolean)}, its initial value otherwise. Default 0.
+         * @return this builder
+         */
+        public Builder beta(double beta) {
+            this.beta = beta;
+            return this;
+        }
+
+        /**
+         * Apply the layer's regularization (l1, l2, weight decay) to gamma and its bias regularization to beta.
+         * Default false: like DL4J's built-in layer, gamma and beta are not regularized.
+         *
+         * @param regularize true to regularize gamma and beta
+         * @return this builder
+         */
+        public Builder regularizeGammaBeta(boolean regularize) {
+            this.regularizeGammaBeta = regularize;
+            return this;
+        }
+
+        /**
+         * Layout of rank-4 input. Default NCHW; a convolutional InputType sets it.
+         *
+         * @param format NCHW or NHWC
+         * @return this builder
+         */
+        public Builder dataFormat(CNN2DFormat format) {
+            this.cnn2dFormat = Objects.requireNonNull(format, "format");
+            return this;
+        }
+
+        /**
+         * Layout of rank-3 input. Default NCW; a recurrent InputType sets it.
+         *
+         * @param format NCW or NWC
+         * @return this builder
+         */
+        public Builder dataFormat(RNNFormat format) {
+            this.rnnFormat = Objects.requireNonNull(format, "format");
+            return this;
+        }
+
+        /**
+         * Layout of rank-5 input. Default NCDHW; a 3-D convolutional InputType sets it.
+         *
+         * @param format NCDHW or NDHWC
+         * @return this builder
+         */
+        public Builder dataFormat(Convolution3D.DataFormat format) {
+            this.cnn3dFormat = Objects.requireNonNull(format, "format");
+            return this;
+        }
+
+        /**
+         * Constraints applied to gamma after each parameter update (for example non-negativity).
+         *
+         * @param constraints the constraints
+         * @return this builder
+         */
+        public Builder constrainGamma(LayerConstraint... constraints) {
+            this.gammaConstraints = Arrays.asList(constraints);
+            return this;
+        }
+
+        /**
+         * Constraints applied to beta after each parameter update.
+         *
+         * @param constraints the constraints
+         * @return this builder
+         */
+        public Builder constrainBeta(LayerConstraint... constraints) {
+            this.betaConstraints = Arrays.asList(constraints);
+            return this;
+        }
+
+        /**
+         * Builds the configuration.
+         *
+         * @return a new {@link BatchNorm}
+         */
+        @Override
+        @SuppressWarnings("unchecked")
+        public BatchNorm build() {
+            return new BatchNorm(this);
+        }
+    }
+}

@@ -1,0 +1,107 @@
+package io.github.dl4jbn.layers;
+
+import io.github.dl4jbn.conf.BatchNorm;
+import io.github.dl4jbn.kernels.ChannelView;
+import org.deeplearning4j.exception.DL4JInvalidInputException;
+import org.deeplearning4j.nn.conf.CNN2DFormat;
+import org.deeplearning4j.nn.conf.RNNFormat;
+import org.deeplearning4j.nn.conf.layers.Convolution3D;
+
+import java.util.Arrays;
+
+/**
+ * Reduces an input shape and the configured data format to the kernels' {@link ChannelView}, once, and checks
+ * rank and channel count on the way.
+ */
+final class InputLayout {
+
+    private InputLayout() {
+    }
+
+    /**
+     * The canonical view of a row-major input of this shape.
+     *
+     * @param shape   the input's shape
+     * @param conf    the layer configuration (channel count and data formats)
+     * @param layerId the layer's name and index, for error messages
+     * @return the view
+     * @throws DL4JInvalidInputException on a rank other than 2-5 or a channel count that does not match
+     */
+    static ChannelView of(long[] shape, BatchNorm conf, String layerId) {
+        int rank = shape.length;
+        if (rank < 2 || rank > 5) {
+            throw new DL4JInvalidInputException("BatchNorm " + layerId + ": expected input of rank 2 [mb, C], "
+                    + "3 (NCW/NWC), 4 (NCHW/NHWC) or 5 (NCDHW/NDHWC), got rank " + rank + " with shape "
+                    + Arrays.toString(shape));
+        }
+        boolean channelsLast = isChannelsLast(rank, conf);
+        int channelAxis = rank == 2 || !channelsLast ? 1 : rank - 1;
+        long channels = conf.getNOut();
+        if (shape[channelAxis] != channels) {
+            throw new DL4JInvalidInputException("BatchNorm " + layerId + ": expected " + channels + " channels on axis "
+                    + channelAxis + " of " + formatName(rank, conf) + " input, got shape " + Arrays.toString(shape)
+                    + mismatchHint(shape, rank, channelsLast, channels));
+        }
+        long positions = 1;
+        for (int axis = 1; axis < rank; axis++) {
+            if (axis != channelAxis) {
+                positions *= shape[axis];
+            }
+        }
+        long outer = channelsLast ? shape[0] * positions : shape[0];
+        long inner = channelsLast ? 1 : positions;
+        if (outer < 1 || inner < 1 || outer * channels * inner > Integer.MAX_VALUE - 8) {
+            throw new DL4JInvalidInputException("BatchNorm " + layerId + ": unsupported input shape "
+                    + Arrays.toString(shape));
+        }
+        return new ChannelView((int) outer, (int) channels, (int) inner);
+    }
+
+    /**
+     * The layout name the layer expects for a given rank, for messages.
+     *
+     * @param rank input rank
+     * @param conf the layer configuration
+     * @return for example "NHWC [mb, H, W, C]"
+     */
+    static String formatName(int rank, BatchNorm conf) {
+        switch (rank) {
+            case 2:
+                return "[mb, C]";
+            case 3:
+                return conf.getRnnFormat() == RNNFormat.NWC ? "NWC [mb, T, C]" : "NCW [mb, C, T]";
+            case 4:
+                return conf.getCnn2dFormat() == CNN2DFormat.NHWC ? "NHWC [mb, H, W, C]" : "NCHW [mb, C, H, W]";
+            default:
+                return conf.getCnn3dFormat() == Convolution3D.DataFormat.NDHWC
+                        ? "NDHWC [mb, D, H, W, C]" : "NCDHW [mb, C, D, H, W]";
+        }
+    }
+
+    private static boolean isChannelsLast(int rank, BatchNorm conf) {
+        switch (rank) {
+            case 3:
+                return conf.getRnnFormat() == RNNFormat.NWC;
+            case 4:
+                return conf.getCnn2dFormat() == CNN2DFormat.NHWC;
+            case 5:
+                return conf.getCnn3dFormat() == Convolution3D.DataFormat.NDHWC;
+            default:
+                return false;
+        }
+    }
+
+    /** Names the likely cause when the channel count sits on the other format's channel axis. */
+    private static String mismatchHint(long[] shape, int rank, boolean channelsLast, long channels) {
+        if (rank == 2) {
+            return "";
+        }
+        int otherAxis = channelsLast ? 1 : rank - 1;
+        if (shape[otherAxis] == channels) {
+            String other = channelsLast ? "channels-first (NCW/NCHW/NCDHW)" : "channels-last (NWC/NHWC/NDHWC)";
+            return "; the channel count is on axis " + otherAxis + ", so the input looks " + other
+                    + ": set the layer's dataFormat or the InputType to match";
+        }
+        return "";
+    }
+}

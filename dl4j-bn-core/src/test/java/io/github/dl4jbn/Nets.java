@@ -1,0 +1,98 @@
+package io.github.dl4jbn;
+
+import io.github.dl4jbn.conf.BatchNorm;
+import org.deeplearning4j.nn.api.Layer;
+import org.deeplearning4j.nn.conf.CNN2DFormat;
+import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.RNNFormat;
+import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.layers.Convolution3D;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.List;
+import java.util.Random;
+
+/** Input layouts under test and small helpers shared by the core tests. */
+public final class Nets {
+
+    private Nets() {
+    }
+
+    /** One input layout: its InputType, a concrete shape, and the channel axis. */
+    public record Layout(String name, InputType inputType, long[] shape, int channelAxis) {
+        @Override
+        public String toString() {
+            return name;
+        }
+    }
+
+    /** Every rank and format the layer supports, 3 channels (4 for FF), small sizes. */
+    public static List<Layout> layouts() {
+        return List.of(
+                new Layout("FF", InputType.feedForward(4), new long[]{6, 4}, 1),
+                new Layout("RNN-NCW", InputType.recurrent(3, 5, RNNFormat.NCW), new long[]{3, 3, 5}, 1),
+                new Layout("RNN-NWC", InputType.recurrent(3, 5, RNNFormat.NWC), new long[]{3, 5, 3}, 2),
+                new Layout("CNN-NCHW", InputType.convolutional(4, 5, 3, CNN2DFormat.NCHW), new long[]{2, 3, 4, 5}, 1),
+                new Layout("CNN-NHWC", InputType.convolutional(4, 5, 3, CNN2DFormat.NHWC), new long[]{2, 4, 5, 3}, 3),
+                new Layout("CNN3D-NCDHW", InputType.convolutional3D(Convolution3D.DataFormat.NCDHW, 2, 3, 4, 3),
+                        new long[]{2, 3, 2, 3, 4}, 1),
+                new Layout("CNN3D-NDHWC", InputType.convolutional3D(Convolution3D.DataFormat.NDHWC, 2, 3, 4, 3),
+                        new long[]{2, 2, 3, 4, 3}, 4));
+    }
+
+    /** A network holding one BatchNorm layer, types inferred from the InputType. */
+    public static MultiLayerNetwork single(BatchNorm layer, InputType inputType, DataType dataType) {
+        MultiLayerConfiguration conf = new NeuralNetConfiguration.Builder()
+                .dataType(dataType)
+                .list()
+                .layer(layer)
+                .setInputType(inputType)
+                .build();
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        net.initGradientsView();
+        return net;
+    }
+
+    /** Gaussian values with the given mean and spread, rounded to the data type. */
+    public static INDArray random(long[] shape, DataType dataType, double mean, double std, long seed) {
+        Random r = new Random(seed);
+        long n = 1;
+        for (long s : shape) {
+            n *= s;
+        }
+        double[] values = new double[(int) n];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = mean + std * r.nextGaussian();
+        }
+        return Nd4j.createFromArray(values).reshape(shape).castTo(dataType);
+    }
+
+    /** Row-major values of an array as doubles. */
+    public static double[] values(INDArray a) {
+        return a.dup('c').castTo(DataType.DOUBLE).reshape(a.length()).toDoubleVector();
+    }
+
+    /** The BatchNorm layer at index 0 of a network. */
+    public static Layer first(MultiLayerNetwork net) {
+        return net.getLayer(0);
+    }
+
+    /**
+     * Asserts elementwise |a - e| <= rel * |e| + abs.
+     */
+    public static void assertClose(double[] expected, double[] actual, double rel, double abs, String what) {
+        org.junit.jupiter.api.Assertions.assertEquals(expected.length, actual.length, what + ": length");
+        for (int i = 0; i < expected.length; i++) {
+            double tol = rel * Math.abs(expected[i]) + abs;
+            if (!(Math.abs(expected[i] - actual[i]) <= tol)) {
+                org.junit.jupiter.api.Assertions.fail(what + "[" + i + "]: expected " + expected[i] + ", got "
+                        + actual[i] + " (tolerance " + tol + ")");
+            }
+        }
+    }
+}
