@@ -246,13 +246,21 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
     }
 
     private void readParam(String key, double[] to) {
-        double[] values = getParam(key).toDoubleVector();
-        System.arraycopy(values, 0, to, 0, to.length);
+        INDArray param = getParam(key);
+        if (HostArrays.isDenseRowMajor(param)) {
+            host.read(param, to);
+        } else {
+            System.arraycopy(param.toDoubleVector(), 0, to, 0, to.length);
+        }
     }
 
-    private static void writeParam(INDArray view, double[] values) {
-        try (var ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
-            view.assign(Nd4j.createFromArray(values).castTo(view.dataType()));
+    private void writeParam(INDArray view, double[] values) {
+        if (HostArrays.isDenseRowMajor(view)) {
+            host.write(values, view);
+        } else {
+            try (var ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
+                view.assign(Nd4j.createFromArray(values).castTo(view.dataType()));
+            }
         }
     }
 

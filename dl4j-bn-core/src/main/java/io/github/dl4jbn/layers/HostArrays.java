@@ -13,20 +13,22 @@ final class HostArrays {
     private float[] floats = new float[0];
 
     /**
-     * True if the array's elements are the first {@code length()} elements of its buffer in row-major order,
-     * the only layout {@link #read} and {@link #write} accept.
+     * True if the array's elements are {@code length()} consecutive elements of its buffer in row-major order,
+     * starting where the buffer's NIO view starts: the only layout {@link #read} and {@link #write} accept.
+     * Whole arrays and contiguous slices such as the parameter views of a flat parameter vector qualify.
      *
      * @param array any array
      * @return whether it can be copied in bulk
      */
     static boolean isDenseRowMajor(INDArray array) {
-        return array.offset() == 0 && array.data().offset() == 0 && array.ordering() == 'c'
-                && Shape.hasDefaultStridesForShape(array) && array.data().length() >= array.length()
-                && (array.dataType() == DataType.FLOAT || array.dataType() == DataType.DOUBLE);
+        return (array.dataType() == DataType.FLOAT || array.dataType() == DataType.DOUBLE)
+                && array.offset() == array.data().offset() && array.data().length() >= array.length()
+                && (array.ordering() == 'c' || array.rank() == 1) && Shape.hasDefaultStridesForShape(array);
     }
 
     /**
-     * Copies a dense row-major FLOAT or DOUBLE array into {@code to[0, length)}.
+     * Copies a dense row-major FLOAT or DOUBLE array into {@code to[0, length)}. The NIO views start at the
+     * array's first element (ND4J positions them at the buffer offset).
      *
      * @param from a dense row-major array (see {@link #isDenseRowMajor})
      * @param to   destination, at least {@code from.length()} long

@@ -1,0 +1,57 @@
+package io.github.dl4jbn.examples;
+
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.style.Styler;
+import org.knowm.xchart.style.markers.SeriesMarkers;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+
+/** Line charts written as PNG with XChart, headless. */
+final class Charts {
+
+    static {
+        System.setProperty("java.awt.headless", "true");
+    }
+
+    private Charts() {
+    }
+
+    /** One named line. */
+    record Line(String name, double[] x, double[] y) {
+    }
+
+    /**
+     * Draws lines on one chart and saves it as PNG.
+     *
+     * @param file   the PNG file to write (".png" is appended by XChart if missing)
+     * @param title  chart title
+     * @param xTitle x-axis title
+     * @param yTitle y-axis title
+     * @param lines  the lines
+     * @param yMin   lower y bound, or NaN for automatic
+     * @param yMax   upper y bound, or NaN for automatic
+     */
+    static void save(Path file, String title, String xTitle, String yTitle, List<Line> lines, double yMin, double yMax)
+            throws IOException {
+        XYChart chart = new XYChartBuilder().width(800).height(500).title(title).xAxisTitle(xTitle).yAxisTitle(yTitle).build();
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideSE);
+        chart.getStyler().setDefaultSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
+        chart.getStyler().setMarkerSize(0);
+        chart.getStyler().setChartBackgroundColor(java.awt.Color.WHITE);
+        if (!Double.isNaN(yMin)) {
+            chart.getStyler().setYAxisMin(yMin);
+        }
+        if (!Double.isNaN(yMax)) {
+            chart.getStyler().setYAxisMax(yMax);
+        }
+        for (Line l : lines) {
+            chart.addSeries(l.name(), l.x(), l.y()).setMarker(SeriesMarkers.NONE);
+        }
+        BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);
+    }
+}

@@ -1,0 +1,105 @@
+package io.github.dl4jbn.examples;
+
+import io.github.dl4jbn.examples.mnist.MnistData;
+import io.github.dl4jbn.examples.mnist.MnistIterator;
+import org.deeplearning4j.nn.conf.CNN2DFormat;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.layers.ActivationLayer;
+import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.layers.OutputLayer;
+import org.deeplearning4j.nn.conf.layers.PoolingType;
+import org.deeplearning4j.nn.conf.layers.SubsamplingLayer;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.nn.weights.WeightInit;
+import org.nd4j.evaluation.classification.Evaluation;
+import org.nd4j.linalg.activations.Activation;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.lossfunctions.LossFunctions;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * A LeNet-style CNN on MNIST with a normalization layer after each convolution, in NCHW or NHWC, trained with
+ * this project's BatchNorm and with DL4J's built-in layer; prints test accuracy and time per epoch for both.
+ */
+@Command(name = "cnn-mnist", mixinStandardHelpOptions = true,
+        description = "LeNet-style CNN with BatchNorm after each convolution: ours against DL4J's built-in layer.")
+public class CnnMnist implements Callable<Integer> {
+
+    @Option(names = "--format", defaultValue = "NCHW", description = "Activation layout: ${COMPLETION-CANDIDATES}. Default: ${DEFAULT-VALUE}.")
+    CNN2DFormat format;
+
+    @Option(names = "--epochs", defaultValue = "2", description = "Epochs per variant. Default: ${DEFAULT-VALUE}.")
+    int epochs;
+
+    @Option(names = "--batch", defaultValue = "64", description = "Mini-batch size. Default: ${DEFAULT-VALUE}.")
+    int batch;
+
+    @Option(names = "--train-limit", defaultValue = "60000", description = "Use only the first N training images. Default: all.")
+    int trainLimit;
+
+    @Option(names = "--seed", defaultValue = "42", description = "Seed. Default: ${DEFAULT-VALUE}.")
+    long seed;
+
+    @Option(names = "--variants", split = ",", defaultValue = "BATCHNORM,BUILTIN", description = "Variants: ${COMPLETION-CANDIDATES}.")
+    List<Variant> variants;
+
+    @Mixin
+    DataOptions data;
+
+    /**
+     * The LeNet-style network.
+     *
+     * @param variant normalization after each convolution
+     * @param format  NCHW or NHWC
+     * @param seed    initialization seed
+     * @return the initialized network
+     */
+    public static MultiLayerNetwork network(Variant variant, CNN2DFormat format, long seed) {
+        NeuralNetConfiguration.ListBuilder b = new NeuralNetConfiguration.Builder().dataType(DataType.FLOAT).seed(seed)
+                .updater(new Adam(1e-3)).weightInit(WeightInit.RELU).list();
+        for (int filters : new int[]{20, 50}) {
+            b.layer(new ConvolutionLayer.Builder(5, 5).nOut(filters).activation(Activation.IDENTITY)
+                    .hasBias(variant == Variant.NONE).dataFormat(format).build());
+            if (variant != Variant.NONE) {
+                b.layer(variant.normalization());
+            }
+            b.layer(new ActivationLayer(Activation.RELU));
+            b.layer(new SubsamplingLayer.Builder(PoolingType.MAX).kernelSize(2, 2).stride(2, 2).dataFormat(format).build());
+        }
+        b.layer(new DenseLayer.Builder().nOut(500).activation(Activation.RELU).build());
+        b.layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(10).activation(Activation.SOFTMAX).build());
+        MultiLayerNetwork net = new MultiLayerNetwork(b.setInputType(InputType.convolutional(28, 28, 1, format)).build());
+        net.init();
+        return net;
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        MnistData train = data.loader().train().head(trainLimit);
+        MnistData test = data.loader().test();
+        long[] shape = format == CNN2DFormat.NCHW ? new long[]{1, 28, 28} : new long[]{28, 28, 1};
+        System.out.printf(Locale.ROOT, "cnn-mnist %s: %d training images, batch %d, %d epochs%n", format, train.count(), batch, epochs);
+        for (Variant v : variants) {
+            MultiLayerNetwork net = network(v, format, seed);
+            MnistIterator it = new MnistIterator(train, batch, seed, true, shape);
+            for (int epoch = 1; epoch <= epochs; epoch++) {
+                long t0 = System.nanoTime();
+                net.fit(it);
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                Evaluation eval = net.evaluate(new MnistIterator(test, 500, 0, false, shape));
+                System.out.printf(Locale.ROOT, "%-34s epoch %d: test accuracy %.4f, %.1f s/epoch%n", v.label(), epoch, eval.accuracy(), seconds);
+            }
+        }
+        return 0;
+    }
+}
