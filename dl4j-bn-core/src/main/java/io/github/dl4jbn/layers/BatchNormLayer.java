@@ -16,14 +16,12 @@ import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.activations.impl.ActivationIdentity;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
-import java.util.Map;
 
 /**
  * The runtime Batch Normalization layer configured by {@link BatchNorm}: a thin adapter between DL4J's layer
- * API and {@link BatchNormKernels}.
+ * API and the kernels ({@link io.github.dl4jbn.kernels}).
  *
  * <p>{@code activate(training=true)} normalizes with the batch's mean and biased variance (Algorithm 1);
  * {@code activate(training=false)} with the stored population mean and variance (Algorithm 2).
@@ -42,10 +40,7 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
                                 double[] batchVariance) {
     }
 
-    private final HostArrays host = new HostArrays();
-    private double[] xBuffer;       // the input x, row-major
-    private double[] gradBuffer;    // dy on the backward
-    private double[] outBuffer;     // y on the forward, dx on the backward
+    private final HostKernels kernels;
     private ForwardCache cache;
 
     /**
@@ -56,6 +51,7 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
      */
     public BatchNormLayer(NeuralNetConfiguration conf, DataType dataType) {
         super(conf, dataType);
+        this.kernels = HostKernels.forType(dataType);
     }
 
     @Override
@@ -98,26 +94,24 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
                     + "or inference mode");
         }
         applyDropOutIfNecessary(training, workspaceMgr);
-        double[] x = xBuffer = read(input, xBuffer, view.size());
+        kernels.loadInput(input);
 
         int channels = view.channels();
-        double[] mean = new double[channels];
-        double[] variance = new double[channels];
+        double[] mean;
+        double[] variance;
         if (training) {
-            BatchNormKernels.batchMeanAndVariance(x, view, mean, variance);     // Algorithm 1, lines 1-2
+            mean = new double[channels];
+            variance = new double[channels];
+            kernels.batchMeanAndVariance(view, mean, variance);               // Algorithm 1, lines 1-2
         } else {
-            readParam(BatchNormParamInitializer.MEAN, mean);
-            readParam(BatchNormParamInitializer.VAR, variance);
+            mean = param(BatchNormParamInitializer.MEAN);
+            variance = param(BatchNormParamInitializer.VAR);
         }
         double[] invStd = new double[channels];
         BatchNormKernels.inverseStd(variance, layerConf().getEps(), invStd, channels);
-        double[] gamma = gammaOrBeta(BatchNormParamInitializer.GAMMA, channels);
-        double[] beta = gammaOrBeta(BatchNormParamInitializer.BETA, channels);
-
-        double[] y = outBuffer = HostArrays.atLeast(outBuffer, view.size());
-        BatchNormKernels.normalize(x, view, mean, invStd, gamma, beta, y);   // Algorithm 1 lines 3-4 / Algorithm 2 line 11
         INDArray output = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, input.shape(), 'c');
-        host.write(y, output);
+        kernels.normalize(view, mean, invStd, gammaOrBeta(BatchNormParamInitializer.GAMMA, channels),
+                gammaOrBeta(BatchNormParamInitializer.BETA, channels), output);   // Alg. 1 lines 3-4 / Alg. 2 line 11
         cache = new ForwardCache(view, training, mean, invStd, training ? variance : null);
         if (!(layerConf().getActivationFn() instanceof ActivationIdentity)) {
             output = layerConf().getActivationFn().getActivation(output, training);
@@ -148,49 +142,38 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         ChannelView view = f.view();
         int channels = view.channels();
         double[] gamma = gammaOrBeta(BatchNormParamInitializer.GAMMA, channels);
-        double[] x = xBuffer = read(input, xBuffer, view.size());
+        kernels.loadInput(input);
         if (!(layerConf().getActivationFn() instanceof ActivationIdentity)) {
-            epsilon = activationBackprop(f, x, gamma, epsilon, workspaceMgr);
+            // through the activation first: recompute z = bn(x), then dL/dz = act'(z) * epsilon
+            INDArray z = workspaceMgr.createUninitialized(ArrayType.BP_WORKING_MEM, dataType, input.shape(), 'c');
+            kernels.normalize(view, f.mean(), f.invStd(), gamma, gammaOrBeta(BatchNormParamInitializer.BETA, channels), z);
+            epsilon = layerConf().getActivationFn().backprop(z, workspaceMgr.dup(ArrayType.BP_WORKING_MEM, epsilon, 'c')).getFirst();
         }
-        double[] dy = gradBuffer = read(epsilon, gradBuffer, view.size());
+        kernels.loadGradient(epsilon);
 
         double[] dgamma = new double[channels];
         double[] dbeta = new double[channels];
-        double[] dx = outBuffer = HostArrays.atLeast(outBuffer, view.size());
-        BatchNormKernels.backward(x, dy, view, f.mean(), f.invStd(), gamma, f.batchStatistics(), dx, dgamma, dbeta);
-        INDArray inputGradient = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, dataType, input.shape(), 'c');
-        host.write(dx, inputGradient);
-        inputGradient = backpropDropOutIfPresent(inputGradient);
+        INDArray dx = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, dataType, input.shape(), 'c');
+        kernels.backward(view, f.mean(), f.invStd(), gamma, f.batchStatistics(), dx, dgamma, dbeta);
+        dx = backpropDropOutIfPresent(dx);
 
         Gradient gradient = new DefaultGradient();
-        Map<String, INDArray> views = gradientViews;
         if (!layerConf().isLockGammaBeta()) {
-            writeParam(views.get(BatchNormParamInitializer.GAMMA), dgamma);
-            writeParam(views.get(BatchNormParamInitializer.BETA), dbeta);
-            gradient.gradientForVariable().put(BatchNormParamInitializer.GAMMA, views.get(BatchNormParamInitializer.GAMMA));
-            gradient.gradientForVariable().put(BatchNormParamInitializer.BETA, views.get(BatchNormParamInitializer.BETA));
+            HostArrays.writeValues(dgamma, gradientViews.get(BatchNormParamInitializer.GAMMA));
+            HostArrays.writeValues(dbeta, gradientViews.get(BatchNormParamInitializer.BETA));
+            gradient.gradientForVariable().put(BatchNormParamInitializer.GAMMA, gradientViews.get(BatchNormParamInitializer.GAMMA));
+            gradient.gradientForVariable().put(BatchNormParamInitializer.BETA, gradientViews.get(BatchNormParamInitializer.BETA));
         }
         for (String key : BatchNormParamInitializer.getInstance().statisticsKeys(layerConf())) {
-            views.get(key).assign(0);                                // statistics are not learned by gradient
-            gradient.gradientForVariable().put(key, views.get(key));
+            INDArray zero = gradientViews.get(key);                     // statistics are not learned by gradient
+            HostArrays.writeValues(new double[(int) zero.length()], zero);
+            gradient.gradientForVariable().put(key, zero);
         }
         if (f.batchStatistics()) {
             updateRunningStatistics(f);
-            cache = new ForwardCache(f.view(), false, f.mean(), f.invStd(), null);   // one update per forward
+            cache = new ForwardCache(view, false, f.mean(), f.invStd(), null);   // one update per forward
         }
-        return new Pair<>(gradient, inputGradient);
-    }
-
-    /** Gradient through the activation: recompute the normalized value z, then dL/dz = act'(z) * epsilon. */
-    private INDArray activationBackprop(ForwardCache f, double[] x, double[] gamma, INDArray epsilon,
-                                        LayerWorkspaceMgr mgr) {
-        double[] beta = gammaOrBeta(BatchNormParamInitializer.BETA, f.view().channels());
-        double[] z = outBuffer = HostArrays.atLeast(outBuffer, f.view().size());
-        BatchNormKernels.normalize(x, f.view(), f.mean(), f.invStd(), gamma, beta, z);
-        INDArray preActivation = mgr.createUninitialized(ArrayType.BP_WORKING_MEM, dataType, input.shape(), 'c');
-        host.write(z, preActivation);
-        INDArray eps = mgr.dup(ArrayType.BP_WORKING_MEM, epsilon, 'c');
-        return layerConf().getActivationFn().backprop(preActivation, eps).getFirst();
+        return new Pair<>(gradient, dx);
     }
 
     /** Algorithm 2, line 10 (or its moving-average form), with the batch variance made unbiased if configured. */
@@ -205,63 +188,35 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
             }
         }
         double weight = 1.0 - conf.getDecay();
-        INDArray countView = null;
+        double[] count = null;
         if (conf.isCumulativeAverage()) {
-            countView = getParam(BatchNormParamInitializer.BATCH_COUNT);
-            weight = 1.0 / (countView.getDouble(0) + 1.0);          // E_B: equal weight for every batch
+            count = param(BatchNormParamInitializer.BATCH_COUNT);
+            weight = 1.0 / (count[0] + 1.0);                        // E_B: equal weight for every batch
+            count[0] += 1.0;
         }
-        double[] mean = new double[channels];
-        double[] variance = new double[channels];
-        readParam(BatchNormParamInitializer.MEAN, mean);
-        readParam(BatchNormParamInitializer.VAR, variance);
+        double[] mean = param(BatchNormParamInitializer.MEAN);
+        double[] variance = param(BatchNormParamInitializer.VAR);
         BatchNormKernels.updateRunningAverage(mean, f.mean(), weight, channels);
         BatchNormKernels.updateRunningAverage(variance, batchVariance, weight, channels);
-        writeParam(getParam(BatchNormParamInitializer.MEAN), mean);
-        writeParam(getParam(BatchNormParamInitializer.VAR), variance);
-        if (countView != null) {
-            countView.putScalar(0, countView.getDouble(0) + 1.0);
+        HostArrays.writeValues(mean, getParam(BatchNormParamInitializer.MEAN));
+        HostArrays.writeValues(variance, getParam(BatchNormParamInitializer.VAR));
+        if (count != null) {
+            HostArrays.writeValues(count, getParam(BatchNormParamInitializer.BATCH_COUNT));
         }
-    }
-
-    /** Copies an array into a reusable row-major double[] buffer, densifying views and casting first if needed. */
-    private double[] read(INDArray array, double[] buffer, int size) {
-        double[] to = HostArrays.atLeast(buffer, size);
-        INDArray dense = array.dataType() == dataType ? array : array.castTo(dataType);
-        if (!HostArrays.isDenseRowMajor(dense)) {
-            dense = dense.dup('c');
-        }
-        host.read(dense, to);
-        return to;
     }
 
     /** gamma or beta per channel: the parameter, or the configured constant when locked. */
     private double[] gammaOrBeta(String key, int channels) {
-        double[] values = new double[channels];
-        if (layerConf().isLockGammaBeta()) {
-            Arrays.fill(values, BatchNormParamInitializer.GAMMA.equals(key) ? layerConf().getGamma() : layerConf().getBeta());
-        } else {
-            readParam(key, values);
+        if (!layerConf().isLockGammaBeta()) {
+            return param(key);
         }
+        double[] values = new double[channels];
+        Arrays.fill(values, BatchNormParamInitializer.GAMMA.equals(key) ? layerConf().getGamma() : layerConf().getBeta());
         return values;
     }
 
-    private void readParam(String key, double[] to) {
-        INDArray param = getParam(key);
-        if (HostArrays.isDenseRowMajor(param)) {
-            host.read(param, to);
-        } else {
-            System.arraycopy(param.toDoubleVector(), 0, to, 0, to.length);
-        }
-    }
-
-    private void writeParam(INDArray view, double[] values) {
-        if (HostArrays.isDenseRowMajor(view)) {
-            host.write(values, view);
-        } else {
-            try (var ignored = Nd4j.getMemoryManager().scopeOutOfWorkspaces()) {
-                view.assign(Nd4j.createFromArray(values).castTo(view.dataType()));
-            }
-        }
+    private double[] param(String key) {
+        return HostArrays.readValues(getParam(key));
     }
 
     @Override

@@ -3,19 +3,21 @@ package io.github.dl4jbn.layers;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.shape.Shape;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Bulk copies between ND4J arrays and the kernels' {@code double[]} buffers, with reusable heap scratch so a
- * steady training loop allocates nothing on the Java heap.
+ * Bulk copies between ND4J arrays and Java heap arrays. Dense row-major FLOAT/DOUBLE arrays (whole arrays and
+ * contiguous slices such as the parameter views of a flat parameter vector) go through ND4J's NIO views at
+ * memory speed; anything else (views with strides, 'f' order, other data types) is first densified by ND4J.
  */
 final class HostArrays {
 
-    private float[] floats = new float[0];
+    private HostArrays() {
+    }
 
     /**
      * True if the array's elements are {@code length()} consecutive elements of its buffer in row-major order,
-     * starting where the buffer's NIO view starts: the only layout {@link #read} and {@link #write} accept.
-     * Whole arrays and contiguous slices such as the parameter views of a flat parameter vector qualify.
+     * starting where the buffer's NIO view starts (ND4J positions it at the buffer's offset).
      *
      * @param array any array
      * @return whether it can be copied in bulk
@@ -26,59 +28,76 @@ final class HostArrays {
                 && (array.ordering() == 'c' || array.rank() == 1) && Shape.hasDefaultStridesForShape(array);
     }
 
-    /**
-     * Copies a dense row-major FLOAT or DOUBLE array into {@code to[0, length)}. The NIO views start at the
-     * array's first element (ND4J positions them at the buffer offset).
-     *
-     * @param from a dense row-major array (see {@link #isDenseRowMajor})
-     * @param to   destination, at least {@code from.length()} long
-     */
-    void read(INDArray from, double[] to) {
-        int n = (int) from.length();
-        if (from.dataType() == DataType.DOUBLE) {
-            from.data().asNioDouble().get(to, 0, n);
+    private static INDArray dense(INDArray array, DataType type) {
+        INDArray a = array.dataType() == type ? array : array.castTo(type);
+        return isDenseRowMajor(a) ? a : a.dup('c');
+    }
+
+    /** Reads an array's values into a reusable float buffer, growing it if needed. */
+    static float[] readFloats(INDArray array, float[] buffer) {
+        int n = (int) array.length();
+        float[] to = buffer.length >= n ? buffer : new float[n];
+        dense(array, DataType.FLOAT).data().asNioFloat().get(to, 0, n);
+        return to;
+    }
+
+    /** Reads an array's values into a reusable double buffer, growing it if needed. */
+    static double[] readDoubles(INDArray array, double[] buffer) {
+        int n = (int) array.length();
+        double[] to = buffer.length >= n ? buffer : new double[n];
+        dense(array, DataType.DOUBLE).data().asNioDouble().get(to, 0, n);
+        return to;
+    }
+
+    /** Writes {@code from[0, length)} into an array, converting to its data type if needed. */
+    static void writeFloats(float[] from, INDArray to) {
+        int n = (int) to.length();
+        if (to.dataType() == DataType.FLOAT && isDenseRowMajor(to)) {
+            to.data().asNioFloat().put(from, 0, n);
         } else {
-            float[] f = floats(n);
-            from.data().asNioFloat().get(f, 0, n);
+            to.assign(Nd4j.create(java.util.Arrays.copyOf(from, n), to.shape(), 'c').castTo(to.dataType()));
+        }
+    }
+
+    /** Writes {@code from[0, length)} into an array, converting to its data type if needed. */
+    static void writeDoubles(double[] from, INDArray to) {
+        int n = (int) to.length();
+        if (to.dataType() == DataType.DOUBLE && isDenseRowMajor(to)) {
+            to.data().asNioDouble().put(from, 0, n);
+        } else {
+            to.assign(Nd4j.create(java.util.Arrays.copyOf(from, n), to.shape(), 'c').castTo(to.dataType()));
+        }
+    }
+
+    /** Reads a small array (a per-channel parameter) into a new double[]. */
+    static double[] readValues(INDArray array) {
+        int n = (int) array.length();
+        double[] to = new double[n];
+        if (array.dataType() == DataType.FLOAT && isDenseRowMajor(array)) {
+            float[] f = new float[n];
+            array.data().asNioFloat().get(f, 0, n);
             for (int i = 0; i < n; i++) {
                 to[i] = f[i];
             }
+            return to;
         }
+        return readDoubles(array, to);
     }
 
-    /**
-     * Copies {@code from[0, length)} into a dense row-major FLOAT or DOUBLE array, rounding to float if needed.
-     *
-     * @param from source, at least {@code to.length()} long
-     * @param to   a dense row-major array (see {@link #isDenseRowMajor})
-     */
-    void write(double[] from, INDArray to) {
-        int n = (int) to.length();
-        if (to.dataType() == DataType.DOUBLE) {
-            to.data().asNioDouble().put(from, 0, n);
-        } else {
-            float[] f = floats(n);
-            for (int i = 0; i < n; i++) {
+    /** Writes a small double[] (a per-channel parameter or gradient) into an array of any type. */
+    static void writeValues(double[] from, INDArray to) {
+        if (to.dataType() == DataType.FLOAT && isDenseRowMajor(to)) {
+            float[] f = new float[from.length];
+            for (int i = 0; i < f.length; i++) {
                 f[i] = (float) from[i];
             }
-            to.data().asNioFloat().put(f, 0, n);
+            to.data().asNioFloat().put(f, 0, f.length);
+        } else {
+            writeDoubles(from, to);
         }
     }
 
-    private float[] floats(int n) {
-        if (floats.length < n) {
-            floats = new float[n];
-        }
-        return floats;
-    }
-
-    /**
-     * A reusable buffer of at least {@code n} values.
-     *
-     * @param buffer the current buffer, may be null
-     * @param n      the size needed
-     * @return {@code buffer} if large enough, otherwise a new array
-     */
+    /** @return {@code buffer} if it holds at least {@code n} values, otherwise a new array */
     static double[] atLeast(double[] buffer, int n) {
         return buffer != null && buffer.length >= n ? buffer : new double[n];
     }

@@ -57,8 +57,8 @@ public final class PaperNetwork {
     }
 
     /**
-     * Index of the last hidden layer's sigmoid; the input of that sigmoid is the activation at this index in
-     * {@code feedForward(x, false)} (whose entry 0 is the network input).
+     * Index of the last hidden layer's sigmoid; the input of that sigmoid is the last entry of
+     * {@code feedForwardToLayer(index - 1, x, false)} (whose entry 0 is the network input).
      *
      * @param net a network from {@link #build}
      * @return the layer index of the last {@link ActivationLayer}
