@@ -42,6 +42,52 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
 
     private final HostKernels kernels;
     private ForwardCache cache;
+    private PopulationAverage populationAverage;                 // set while Algorithm 2's pass is collecting
+
+    /**
+     * Algorithm 2, lines 9-10, accumulated over the inference forwards of one pass: the plain average of the
+     * batch means, and of the unbiased batch variances {@code m/(m-1) var_B}.
+     */
+    public static final class PopulationAverage {
+        private double[] meanSum;
+        private double[] varianceSum;
+        private long batches;
+
+        /** @return the number of batches seen */
+        public long batches() {
+            return batches;
+        }
+
+        /** @return E_B[mu_B], per channel */
+        public double[] mean() {
+            return divide(meanSum);
+        }
+
+        /** @return E_B[m/(m-1) var_B], per channel */
+        public double[] variance() {
+            return divide(varianceSum);
+        }
+
+        private double[] divide(double[] sums) {
+            double[] out = sums.clone();
+            for (int c = 0; c < out.length; c++) {
+                out[c] /= batches;
+            }
+            return out;
+        }
+
+        void add(double[] mean, double[] biasedVariance, int m) {
+            if (meanSum == null) {
+                meanSum = new double[mean.length];
+                varianceSum = new double[mean.length];
+            }
+            for (int c = 0; c < mean.length; c++) {
+                meanSum[c] += mean[c];
+                varianceSum[c] += biasedVariance[c] * m / (m - 1.0);
+            }
+            batches++;
+        }
+    }
 
     /**
      * Creates the layer; DL4J calls this through {@link BatchNorm#instantiate}.
@@ -95,6 +141,9 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         }
         applyDropOutIfNecessary(training, workspaceMgr);
         kernels.loadInput(input);
+        if (!training && populationAverage != null) {
+            collectBatchStatistics(view);
+        }
 
         int channels = view.channels();
         double[] mean;
@@ -174,6 +223,46 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
             cache = new ForwardCache(view, false, f.mean(), f.invStd(), null);   // one update per forward
         }
         return new Pair<>(gradient, dx);
+    }
+
+    private void collectBatchStatistics(ChannelView view) {
+        if (view.valuesPerChannel() < 2) {
+            throw new DL4JInvalidInputException("BatchNorm " + layerId() + ": estimating population statistics needs "
+                    + "more than one value per channel per batch, got input shape " + Arrays.toString(input.shape()));
+        }
+        double[] mean = new double[view.channels()];
+        double[] variance = new double[view.channels()];
+        kernels.batchMeanAndVariance(view, mean, variance);
+        populationAverage.add(mean, variance, view.valuesPerChannel());
+    }
+
+    /**
+     * Starts collecting Algorithm 2's population statistics: every following inference forward adds its input's
+     * batch mean and unbiased variance to a plain average, until {@link #finishPopulationAverage(boolean)}.
+     * Used by {@link io.github.dl4jbn.PopulationStatistics}; the layer's output is unaffected.
+     */
+    public void startPopulationAverage() {
+        populationAverage = new PopulationAverage();
+    }
+
+    /**
+     * Stops collecting and, if asked and at least one batch was seen, stores E_B[mu_B] as the running mean,
+     * E_B[m/(m-1) var_B] as the running variance and the batch count (with the cumulative average).
+     *
+     * @param store write the averages into the parameters
+     * @return what was collected
+     */
+    public PopulationAverage finishPopulationAverage(boolean store) {
+        PopulationAverage collected = populationAverage;
+        populationAverage = null;
+        if (store && collected != null && collected.batches() > 0) {
+            HostArrays.writeValues(collected.mean(), getParam(BatchNormParamInitializer.MEAN));
+            HostArrays.writeValues(collected.variance(), getParam(BatchNormParamInitializer.VAR));
+            if (layerConf().isCumulativeAverage()) {
+                HostArrays.writeValues(new double[]{collected.batches()}, getParam(BatchNormParamInitializer.BATCH_COUNT));
+            }
+        }
+        return collected;
     }
 
     /** Algorithm 2, line 10 (or its moving-average form), with the batch variance made unbiased if configured. */

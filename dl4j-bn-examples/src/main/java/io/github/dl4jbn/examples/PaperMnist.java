@@ -1,5 +1,6 @@
 package io.github.dl4jbn.examples;
 
+import io.github.dl4jbn.CovariateShiftMonitor;
 import io.github.dl4jbn.examples.mnist.MnistData;
 import io.github.dl4jbn.examples.mnist.MnistIterator;
 import me.tongfei.progressbar.ProgressBar;
@@ -20,7 +21,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -78,8 +78,8 @@ public class PaperMnist implements Callable<Integer> {
     record Point(int step, double accuracy, double p15, double p50, double p85) {
     }
 
-    /** One variant's run. */
-    record Run(Variant variant, List<Point> points, double trainSeconds) {
+    /** One variant's run; the monitor holds the percentile measurements. */
+    record Run(Variant variant, List<Point> points, double trainSeconds, CovariateShiftMonitor monitor) {
         double stepsPerSecond(int steps) {
             return steps / trainSeconds;
         }
@@ -125,10 +125,11 @@ public class PaperMnist implements Callable<Integer> {
 
     private Run train(Variant variant, MnistData train, DataSet testSet, INDArray probe, int every) {
         MultiLayerNetwork net = PaperNetwork.build(variant, learningRate, initStd, seed);
-        int sigmoid = PaperNetwork.lastSigmoid(net);
+        String sigmoid = String.valueOf(PaperNetwork.lastSigmoid(net));
+        CovariateShiftMonitor monitor = new CovariateShiftMonitor.Builder().probe(probe).layers(sigmoid).unit(unit).build();
         MnistIterator it = new MnistIterator(train, batch, seed, true);
         List<Point> points = new ArrayList<>();
-        points.add(measure(net, 0, testSet, probe, sigmoid));
+        points.add(measure(net, 0, testSet, monitor));
         long trainNanos = 0;
         try (ProgressBar bar = new ProgressBarBuilder().setTaskName(String.format("%-10s", variant.name()))
                 .setInitialMax(steps).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500)
@@ -142,34 +143,25 @@ public class PaperMnist implements Callable<Integer> {
                 net.fit(ds);
                 trainNanos += System.nanoTime() - t0;
                 if (step % every == 0 || step == steps) {
-                    Point p = measure(net, step, testSet, probe, sigmoid);
+                    Point p = measure(net, step, testSet, monitor);
                     points.add(p);
                     bar.setExtraMessage(String.format(Locale.ROOT, " acc %.4f", p.accuracy()));
                 }
                 bar.step();
             }
         }
-        return new Run(variant, points, trainNanos / 1e9);
+        return new Run(variant, points, trainNanos / 1e9, monitor);
     }
 
     /** Test accuracy on the full test set, and percentiles of the followed sigmoid's input over the probe images. */
-    private Point measure(MultiLayerNetwork net, int step, DataSet testSet, INDArray probe, int sigmoid) {
+    private static Point measure(MultiLayerNetwork net, int step, DataSet testSet, CovariateShiftMonitor monitor) {
         INDArray predicted = net.output(testSet.getFeatures()).argMax(1);
         INDArray actual = testSet.getLabels().argMax(1);
         double accuracy = predicted.eq(actual).castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT).meanNumber().doubleValue();
-        // forward up to the layer before the sigmoid: DL4J's ActivationLayer overwrites its input in place
-        INDArray sigmoidInput = net.feedForwardToLayer(sigmoid - 1, probe, false).get(sigmoid);
-        double[] values = sigmoidInput.getColumn(unit).dup().toDoubleVector();
-        Arrays.sort(values);
-        return new Point(step, accuracy, percentile(values, 15), percentile(values, 50), percentile(values, 85));
-    }
-
-    /** Linear interpolation between closest ranks. */
-    static double percentile(double[] sorted, double p) {
-        double rank = p / 100.0 * (sorted.length - 1);
-        int lo = (int) Math.floor(rank);
-        int hi = Math.min(lo + 1, sorted.length - 1);
-        return sorted[lo] + (rank - lo) * (sorted[hi] - sorted[lo]);
+        monitor.record(net, step);
+        List<CovariateShiftMonitor.Record> records = monitor.records();
+        CovariateShiftMonitor.Record r = records.get(records.size() - 1);
+        return new Point(step, accuracy, r.p15(), r.p50(), r.p85());
     }
 
     private void writeCsv(Map<Variant, Run> runs) throws IOException {
@@ -193,14 +185,9 @@ public class PaperMnist implements Callable<Integer> {
         Charts.save(out.resolve("fig1a-test-accuracy.png"), "Figure 1(a): test accuracy, MNIST 784-100-100-100-10 sigmoid",
                 "training steps", "test accuracy", accuracy, 0.85, 1.0);
         for (Run r : runs.values()) {
-            double[] x = r.points().stream().mapToDouble(Point::step).toArray();
-            List<Charts.Line> bands = List.of(
-                    new Charts.Line("85th percentile", x, r.points().stream().mapToDouble(Point::p85).toArray()),
-                    new Charts.Line("50th percentile", x, r.points().stream().mapToDouble(Point::p50).toArray()),
-                    new Charts.Line("15th percentile", x, r.points().stream().mapToDouble(Point::p15).toArray()));
-            Charts.save(out.resolve("fig1-percentiles-" + r.variant().name().toLowerCase(Locale.ROOT) + ".png"),
-                    "Figure 1(b,c): input to sigmoid " + unit + " of the last hidden layer, " + r.variant().label(),
-                    "training steps", "sigmoid input", bands, Double.NaN, Double.NaN);
+            r.monitor().saveChart(out.resolve("fig1-percentiles-" + r.variant().name().toLowerCase(Locale.ROOT) + ".png"),
+                    r.monitor().records().get(0).layer(),
+                    "Figure 1(b,c): input to sigmoid " + unit + " of the last hidden layer, " + r.variant().label());
         }
     }
 

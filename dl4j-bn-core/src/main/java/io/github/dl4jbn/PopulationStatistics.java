@@ -1,0 +1,158 @@
+package io.github.dl4jbn;
+
+import io.github.dl4jbn.layers.BatchNormLayer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import org.deeplearning4j.nn.api.Layer;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.layers.FrozenLayer;
+import org.deeplearning4j.nn.layers.FrozenLayerWithBackprop;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.api.DataSet;
+import org.nd4j.linalg.dataset.api.MultiDataSet;
+import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
+import org.nd4j.linalg.dataset.api.iterator.MultiDataSetIterator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * Algorithm 2 of the paper, steps 8-11, exactly: with every other parameter fixed, run training mini-batches
+ * through the network and set each BatchNorm layer's mean to E_B[mu_B] and variance to m/(m-1) E_B[var_B],
+ * the plain average over the batches (not a moving average).
+ *
+ * <p>Layers are estimated one at a time, in network order: a layer's batch statistics are taken with every
+ * layer before it already in inference mode with its final population statistics, as the paper's fixed
+ * "inference network" implies. So a network with L BatchNorm layers takes L passes over the data. Nothing
+ * but the BatchNorm layers' {@code mean}, {@code var} (and {@code batchCount}) changes.
+ *
+ * <pre>{@code
+ * PopulationStatistics.estimate(net, trainIterator);   // then net.output(x) uses the population statistics
+ * }</pre>
+ */
+public final class PopulationStatistics {
+
+    private static final Logger log = LoggerFactory.getLogger(PopulationStatistics.class);
+
+    private PopulationStatistics() {
+    }
+
+    /**
+     * Estimates the population statistics of every BatchNorm layer of a MultiLayerNetwork.
+     *
+     * @param net      a trained network
+     * @param training training mini-batches (reset before each pass)
+     * @return the number of batches averaged per layer
+     */
+    public static long estimate(MultiLayerNetwork net, DataSetIterator training) {
+        List<BatchNormLayer> layers = new ArrayList<>();
+        for (Layer l : net.getLayers()) {
+            addIfBatchNorm(l, layers);
+        }
+        return run(layers, training::reset, step -> {
+            while (training.hasNext()) {
+                DataSet d = training.next();
+                net.output(d.getFeatures(), false, d.getFeaturesMaskArray(), null);
+                step.accept(null);
+            }
+        });
+    }
+
+    /**
+     * Estimates the population statistics of every BatchNorm layer of a ComputationGraph with one input.
+     *
+     * @param graph    a trained graph
+     * @param training training mini-batches (reset before each pass)
+     * @return the number of batches averaged per layer
+     */
+    public static long estimate(ComputationGraph graph, DataSetIterator training) {
+        return run(graphLayers(graph), training::reset, step -> {
+            while (training.hasNext()) {
+                graph.output(training.next().getFeatures());
+                step.accept(null);
+            }
+        });
+    }
+
+    /**
+     * Estimates the population statistics of every BatchNorm layer of a ComputationGraph.
+     *
+     * @param graph    a trained graph
+     * @param training training mini-batches (reset before each pass)
+     * @return the number of batches averaged per layer
+     */
+    public static long estimate(ComputationGraph graph, MultiDataSetIterator training) {
+        return run(graphLayers(graph), training::reset, step -> {
+            while (training.hasNext()) {
+                MultiDataSet d = training.next();
+                graph.output(false, d.getFeatures(), d.getFeaturesMaskArrays());
+                step.accept(null);
+            }
+        });
+    }
+
+    private static List<BatchNormLayer> graphLayers(ComputationGraph graph) {
+        List<BatchNormLayer> layers = new ArrayList<>();
+        for (int index : graph.topologicalSortOrder()) {
+            if (graph.getVertices()[index].hasLayer()) {
+                addIfBatchNorm(graph.getVertices()[index].getLayer(), layers);
+            }
+        }
+        return layers;
+    }
+
+    private static void addIfBatchNorm(Layer l, List<BatchNormLayer> to) {
+        Layer inner = l;
+        if (l instanceof FrozenLayer) {
+            inner = ((FrozenLayer) l).getInsideLayer();
+        } else if (l instanceof FrozenLayerWithBackprop) {
+            inner = ((FrozenLayerWithBackprop) l).getInsideLayer();
+        }
+        if (inner instanceof BatchNormLayer) {
+            to.add((BatchNormLayer) inner);
+        }
+    }
+
+    /** One pass per layer; on any failure every layer's parameters are restored as they were. */
+    private static long run(List<BatchNormLayer> layers, Runnable reset, Consumer<Consumer<Void>> pass) {
+        List<INDArray> saved = new ArrayList<>();
+        for (BatchNormLayer layer : layers) {
+            saved.add(layer.params().dup());
+        }
+        try {
+            return passes(layers, reset, pass);
+        } catch (RuntimeException e) {
+            for (int i = 0; i < layers.size(); i++) {
+                layers.get(i).params().assign(saved.get(i));
+            }
+            throw e;
+        }
+    }
+
+    private static long passes(List<BatchNormLayer> layers, Runnable reset, Consumer<Consumer<Void>> pass) {
+        long batches = 0;
+        for (int i = 0; i < layers.size(); i++) {
+            BatchNormLayer layer = layers.get(i);
+            reset.run();
+            layer.startPopulationAverage();
+            try (ProgressBar bar = new ProgressBarBuilder().setTaskName("Algorithm 2, BatchNorm " + (i + 1) + "/" + layers.size())
+                    .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500).build()) {
+                pass.accept(v -> bar.step());
+            } catch (RuntimeException e) {
+                layer.finishPopulationAverage(false);
+                throw e;
+            }
+            batches = layer.finishPopulationAverage(true).batches();
+            if (batches == 0) {
+                throw new IllegalArgumentException("PopulationStatistics: the training iterator gave no batches");
+            }
+            log.debug("BatchNorm {}/{}: population statistics from {} batches", i + 1, layers.size(), batches);
+        }
+        return batches;
+    }
+}
