@@ -1,16 +1,20 @@
 package io.github.dl4jbn.kernels;
 
-import java.util.Arrays;
+import java.nio.FloatBuffer;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.ForkJoinTask;
 
 /**
- * The FLOAT counterpart of {@link BatchNormKernels}: the same four steps on {@code float[]} tensors, written
- * for speed. Values stay in float; every sum is accumulated in float over short runs, relative to a per-channel
- * shift (one sample of that channel), and flushed into double, so a large mean with a small spread keeps its
- * accuracy without a second pass. Loops index every array the same way so C2 vectorizes them; channels-last
- * views ({@code inner == 1}) accumulate into per-channel arrays row by row. Large tensors are split over two
- * halves of the outer axis, one on the calling thread and one on the common fork-join pool.
+ * The FLOAT counterpart of {@link BatchNormKernels}: the same steps on float tensors held in
+ * {@link FloatBuffer}s (heap-backed, or direct ones such as ND4J's off-heap arrays), written for speed.
+ *
+ * <p>Each pass streams the tensor once, in chunks of whole rows of the {@link ChannelView} small enough to stay
+ * in cache: a chunk is bulk-copied into a heap scratch array, processed with loops C2 vectorizes, and bulk-copied
+ * out. So the memory traffic per element is that of an ideal fused kernel: training forward reads x twice and
+ * writes y once (12 bytes in float), inference 8, backward 20. Sums are accumulated in float over short runs,
+ * relative to a per-channel shift (one sample of the channel), and flushed into double, so a large mean with a
+ * small spread keeps its accuracy without a second pass. Large tensors are split over two halves of the outer
+ * axis, one on the calling thread and one on the common fork-join pool.
  *
  * <p>Forward and backward side by side, as in {@link BatchNormKernels}: the forward leaves {@code mean} and
  * {@code invStd} per channel (double), the backward recomputes {@code xhat} from x.
@@ -19,15 +23,19 @@ public final class FloatBatchNormKernels {
 
     /** Tensors smaller than this run on one thread: the fork costs more than it saves. */
     static final int PARALLEL_THRESHOLD = 1 << 16;
-    /** Rows of a channels-last tensor accumulated in float before flushing into double. */
-    private static final int FLUSH_ROWS = 64;
+    /** Target chunk size in floats (128 KiB): three chunk buffers stay in a core's L2 cache. */
+    static final int CHUNK = 1 << 15;
     /** Values of one channels-first row accumulated in float before flushing into double. */
     private static final int FLUSH_VALUES = 1024;
+    /** Chunks of a channels-last tensor accumulated in float before flushing into double. */
+    private static final int FLUSH_CHUNKS = 16;
+
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[9][0]);
 
     private FloatBatchNormKernels() {
     }
 
-    /** Per-channel partial sums of one half of the outer axis. */
+    /** Per-channel pairs of sums of one half of the outer axis. */
     private static final class Sums {
         final double[] a;
         final double[] b;
@@ -45,44 +53,119 @@ public final class FloatBatchNormKernels {
         }
     }
 
-    /** Runs {@code body(from, to)} over [0, outer), in two halves when the tensor is large. */
-    private interface OuterRange {
-        void run(int from, int to);
+    /** Processes rows [from, to) of the outer axis, chunk by chunk, with the calling thread's scratch arrays. */
+    private interface Rows {
+        void run(int from, int to, Sums sums);
     }
 
-    private static void split(ChannelView view, OuterRange body) {
+    /** Runs {@code rows} over the whole outer axis, in two halves when the tensor is large; returns the summed sums. */
+    private static Sums overRows(ChannelView view, Rows rows) {
+        Sums first = new Sums(view.channels());
         int outer = view.outer();
         if (view.size() < PARALLEL_THRESHOLD || outer < 2 || ForkJoinPool.getCommonPoolParallelism() < 1) {
-            body.run(0, outer);
-            return;
+            rows.run(0, outer, first);
+            return first;
         }
         int mid = outer / 2;
-        ForkJoinTask<?> other = ForkJoinPool.commonPool().submit(() -> body.run(mid, outer));
-        body.run(0, mid);
+        Sums second = new Sums(view.channels());
+        ForkJoinTask<?> other = ForkJoinPool.commonPool().submit(() -> rows.run(mid, outer, second));
+        rows.run(0, mid, first);
         other.join();
+        first.add(second);
+        return first;
+    }
+
+    /** Channels-first rows are long, so a chunk is CHUNK floats; channels-last chunks are smaller (their
+     *  repeated-coefficient arrays scale with the chunk and are rebuilt per call). */
+    private static int rowsPerChunk(ChannelView view) {
+        int target = view.inner() == 1 ? CHUNK / 4 : CHUNK;
+        return Math.max(1, target / (view.channels() * view.inner()));
+    }
+
+    /**
+     * Channels-last chunks ({@code inner == 1}) are processed as flat arrays against per-channel values repeated
+     * along the chunk, so every array in a loop has the same index and C2 vectorizes it.
+     */
+    private static float[] expanded(int slot, float[] perChannel, int n) {
+        float[] e = scratch(slot, n);
+        int channels = perChannel.length;
+        for (int i = 0; i < n; i += channels) {
+            System.arraycopy(perChannel, 0, e, i, channels);
+        }
+        return e;
+    }
+
+    /** Folds position-wise float sums of a channels-last chunk into per-channel double sums, and clears them. */
+    private static void fold(float[] s1, float[] s2, int n, int channels, Sums out) {
+        for (int row = 0; row < n; row += channels) {
+            for (int c = 0; c < channels; c++) {
+                out.a[c] += s1[row + c];
+                out.b[c] += s2[row + c];
+            }
+        }
+        java.util.Arrays.fill(s1, 0, n, 0f);
+        java.util.Arrays.fill(s2, 0, n, 0f);
+    }
+
+    private static float[] scratch(int slot, int n) {
+        float[][] s = SCRATCH.get();
+        if (s[slot].length < n) {
+            s[slot] = new float[n];
+        }
+        return s[slot];
     }
 
     /**
      * Algorithm 1, lines 1-2: per-channel mean and biased variance, from shifted sums
      * {@code S1 = sum(x - k)}, {@code S2 = sum((x - k)^2)}: {@code mean = k + S1/m}, {@code var = S2/m - (S1/m)^2}.
      *
-     * @param x    input, {@code view.size()} values
+     * @param x    input, {@code view.size()} values from its position
      * @param view layout of {@code x}
      * @param mean output, per channel
      * @param var  output, per channel
      */
-    public static void batchMeanAndVariance(float[] x, ChannelView view, double[] mean, double[] var) {
+    public static void batchMeanAndVariance(FloatBuffer x, ChannelView view, double[] mean, double[] var) {
         int channels = view.channels();
+        int inner = view.inner();
+        int rowLength = channels * inner;
+        int base = x.position();
         float[] shift = new float[channels];
         for (int c = 0; c < channels; c++) {
-            shift[c] = x[c * view.inner()];                         // a sample of the channel: first value of row 0
+            shift[c] = x.get(base + c * inner);                    // a sample of the channel: first value of row 0
         }
-        Sums total = new Sums(channels);
-        Sums second = new Sums(channels);
-        split(view, (from, to) -> shiftedSums(x, view, shift, from, to, from == 0 ? total : second));
-        if (second != total) {
-            total.add(second);
-        }
+        int step = rowsPerChunk(view);
+        Sums total = overRows(view, (from, to, sums) -> {
+            if (inner == 1) {
+                int full = step * rowLength;
+                float[] k = expanded(3, shift, full);
+                float[] s1 = scratch(4, full);
+                float[] s2 = scratch(5, full);
+                java.util.Arrays.fill(s1, 0, full, 0f);
+                java.util.Arrays.fill(s2, 0, full, 0f);
+                int chunks = 0;
+                for (int r = from; r < to; r += step) {
+                    int n = Math.min(step, to - r) * rowLength;
+                    float[] xs = scratch(0, n);
+                    x.get(base + r * rowLength, xs, 0, n);
+                    for (int i = 0; i < n; i++) {
+                        float d = xs[i] - k[i];
+                        s1[i] += d;
+                        s2[i] += d * d;
+                    }
+                    if (++chunks % FLUSH_CHUNKS == 0) {
+                        fold(s1, s2, full, channels, sums);
+                    }
+                }
+                fold(s1, s2, full, channels, sums);
+                return;
+            }
+            for (int r = from; r < to; r += step) {
+                int rows = Math.min(step, to - r);
+                float[] chunk = scratch(0, rows * rowLength);
+                x.get(base + r * rowLength, chunk, 0, rows * rowLength);
+                shiftedSums(chunk, rows, channels, inner, shift, sums);
+            }
+        });
         double m = view.valuesPerChannel();
         for (int c = 0; c < channels; c++) {
             double d = total.a[c] / m;
@@ -91,70 +174,59 @@ public final class FloatBatchNormKernels {
         }
     }
 
-    private static void shiftedSums(float[] x, ChannelView view, float[] shift, int from, int to, Sums out) {
-        int channels = view.channels();
-        int inner = view.inner();
-        if (inner == 1) {
-            float[] s1 = new float[channels];
-            float[] s2 = new float[channels];
-            for (int o = from; o < to; o++) {
-                int base = o * channels;
-                for (int c = 0; c < channels; c++) {
-                    float d = x[base + c] - shift[c];
-                    s1[c] += d;
-                    s2[c] += d * d;
-                }
-                if ((o - from) % FLUSH_ROWS == FLUSH_ROWS - 1 || o == to - 1) {
-                    flush(s1, s2, out);
-                }
-            }
-            return;
-        }
-        for (int o = from; o < to; o++) {
+    /** Shifted sums of channels-first rows ({@code inner > 1}). */
+    private static void shiftedSums(float[] x, int rows, int channels, int inner, float[] shift, Sums out) {
+        for (int o = 0; o < rows; o++) {
             for (int c = 0; c < channels; c++) {
                 int base = (o * channels + c) * inner;
                 float k = shift[c];
                 for (int i0 = 0; i0 < inner; i0 += FLUSH_VALUES) {
                     int i1 = Math.min(inner, i0 + FLUSH_VALUES);
-                    float s1 = 0;
-                    float s2 = 0;
-                    for (int i = i0; i < i1; i++) {
-                        float d = x[base + i] - k;
-                        s1 += d;
-                        s2 += d * d;
+                    // four independent chains per sum: the adds overlap instead of waiting on each other
+                    float s1a = 0, s1b = 0, s1c = 0, s1d = 0, s2a = 0, s2b = 0, s2c = 0, s2d = 0;
+                    int i = i0;
+                    for (; i + 3 < i1; i += 4) {
+                        float d0 = x[base + i] - k;
+                        float d1 = x[base + i + 1] - k;
+                        float d2 = x[base + i + 2] - k;
+                        float d3 = x[base + i + 3] - k;
+                        s1a += d0;
+                        s1b += d1;
+                        s1c += d2;
+                        s1d += d3;
+                        s2a += d0 * d0;
+                        s2b += d1 * d1;
+                        s2c += d2 * d2;
+                        s2d += d3 * d3;
                     }
-                    out.a[c] += s1;
-                    out.b[c] += s2;
+                    for (; i < i1; i++) {
+                        float d0 = x[base + i] - k;
+                        s1a += d0;
+                        s2a += d0 * d0;
+                    }
+                    out.a[c] += (s1a + s1b) + (s1c + s1d);
+                    out.b[c] += (s2a + s2b) + (s2c + s2d);
                 }
             }
         }
     }
 
-    private static void flush(float[] s1, float[] s2, Sums out) {
-        for (int c = 0; c < s1.length; c++) {
-            out.a[c] += s1[c];
-            out.b[c] += s2[c];
-        }
-        Arrays.fill(s1, 0f);
-        Arrays.fill(s2, 0f);
-    }
-
     /**
      * Algorithm 1, lines 3-4, or Algorithm 2, line 11: {@code y = gamma * (x - mean) * invStd + beta}, computed
-     * as {@code y = x * scale + shift} per channel.
+     * as {@code y = s * (x - k) + t} per channel with {@code k} the mean rounded to float (no cancellation for a
+     * large mean).
      *
-     * @param x      input
+     * @param x      input, from its position
      * @param view   layout of {@code x} and {@code y}
      * @param mean   per-channel mean
      * @param invStd per-channel {@code 1/sqrt(var + eps)}
      * @param gamma  per-channel scale
      * @param beta   per-channel shift
-     * @param y      output, may be {@code x}
+     * @param y      output, from its position; may be {@code x}
      */
-    public static void normalize(float[] x, ChannelView view, double[] mean, double[] invStd, double[] gamma,
-                                 double[] beta, float[] y) {
+    public static void normalize(FloatBuffer x, ChannelView view, double[] mean, double[] invStd, double[] gamma,
+                                 double[] beta, FloatBuffer y) {
         int channels = view.channels();
-        float[] zero = new float[channels];
         float[] scale = new float[channels];
         float[] center = new float[channels];
         float[] shift = new float[channels];
@@ -162,15 +234,15 @@ public final class FloatBatchNormKernels {
             double s = gamma[c] * invStd[c];
             center[c] = (float) mean[c];
             scale[c] = (float) s;
-            shift[c] = (float) (beta[c] - (mean[c] - center[c]) * s);   // y = s * (x - center) + shift, no cancellation
+            shift[c] = (float) (beta[c] - (mean[c] - center[c]) * s);
         }
-        split(view, (from, to) -> centredAffine(x, x, zero, scale, center, shift, view, from, to, y));
+        stream(null, x, new float[channels], scale, center, shift, view, y);
     }
 
     /**
-     * Backward pass of {@link #normalize}; see {@link BatchNormKernels#backward} for the formulas. The sums
-     * {@code sum(dy)} and {@code sum(dy * (x - mean))} are taken first, then
-     * {@code dx = a * dy + b * x + d} per channel in one pass.
+     * Backward pass of {@link #normalize}; see {@link BatchNormKernels#backward} for the formulas. One streaming
+     * pass takes {@code sum(dy)} and {@code sum(dy * (x - mean))}, a second computes
+     * {@code dx = a * dy + b * (x - k) + d} per channel.
      *
      * @param x                      the forward input
      * @param dy                     gradient with respect to y
@@ -179,30 +251,62 @@ public final class FloatBatchNormKernels {
      * @param invStd                 the {@code 1/sqrt(var + eps)} the forward used
      * @param gamma                  per-channel scale
      * @param throughBatchStatistics true after a training forward
-     * @param dx                     output, may be {@code dy}
+     * @param dx                     output; may be {@code dy}
      * @param dgamma                 output: {@code sum(dy * xhat)} per channel
      * @param dbeta                  output: {@code sum(dy)} per channel
      */
-    public static void backward(float[] x, float[] dy, ChannelView view, double[] mean, double[] invStd,
+    public static void backward(FloatBuffer x, FloatBuffer dy, ChannelView view, double[] mean, double[] invStd,
                                 double[] gamma, boolean throughBatchStatistics,
-                                float[] dx, double[] dgamma, double[] dbeta) {
+                                FloatBuffer dx, double[] dgamma, double[] dbeta) {
         int channels = view.channels();
+        int inner = view.inner();
+        int rowLength = channels * inner;
         float[] center = new float[channels];
         for (int c = 0; c < channels; c++) {
             center[c] = (float) mean[c];
         }
-        Sums total = new Sums(channels);
-        Sums second = new Sums(channels);
-        split(view, (from, to) -> gradientSums(x, dy, view, center, from, to, from == 0 ? total : second));
-        total.add(second);
+        int xBase = x.position();
+        int dyBase = dy.position();
+        int step = rowsPerChunk(view);
+        Sums total = overRows(view, (from, to, sums) -> {
+            float[] k = inner == 1 ? expanded(3, center, step * rowLength) : null;
+            float[] s1 = inner == 1 ? scratch(4, step * rowLength) : null;
+            float[] s2 = inner == 1 ? scratch(5, step * rowLength) : null;
+            if (inner == 1) {
+                java.util.Arrays.fill(s1, 0, step * rowLength, 0f);
+                java.util.Arrays.fill(s2, 0, step * rowLength, 0f);
+            }
+            int chunks = 0;
+            for (int r = from; r < to; r += step) {
+                int n = Math.min(step, to - r) * rowLength;
+                float[] xs = scratch(0, n);
+                float[] gs = scratch(1, n);
+                x.get(xBase + r * rowLength, xs, 0, n);
+                dy.get(dyBase + r * rowLength, gs, 0, n);
+                if (inner == 1) {
+                    for (int i = 0; i < n; i++) {
+                        float g = gs[i];
+                        s1[i] += g;
+                        s2[i] += g * (xs[i] - k[i]);
+                    }
+                    if (++chunks % FLUSH_CHUNKS == 0) {
+                        fold(s1, s2, step * rowLength, channels, sums);
+                    }
+                } else {
+                    gradientSums(xs, gs, Math.min(step, to - r), channels, inner, center, sums);
+                }
+            }
+            if (inner == 1) {
+                fold(s1, s2, step * rowLength, channels, sums);
+            }
+        });
         double m = view.valuesPerChannel();
         float[] a = new float[channels];
         float[] b = new float[channels];
         float[] d = new float[channels];                            // dx = a * dy + b * (x - center) + d
         for (int c = 0; c < channels; c++) {
-            // sum(dy * (x - mean)) from sums around the float centre: the centre differs from mean by rounding
             double sumDy = total.a[c];
-            double sumDyXmu = total.b[c] - sumDy * (mean[c] - center[c]);
+            double sumDyXmu = total.b[c] - sumDy * (mean[c] - center[c]);   // sums were taken around the float centre
             dbeta[c] = sumDy;
             dgamma[c] = sumDyXmu * invStd[c];
             double scale = gamma[c] * invStd[c];
@@ -214,69 +318,112 @@ public final class FloatBatchNormKernels {
                 d[c] = (float) (-scale * (sumDy / m + (center[c] - mean[c]) * k));
             }
         }
-        split(view, (from, to) -> centredAffine(dy, x, a, b, center, d, view, from, to, dx));
+        stream(dy, x, a, b, center, d, view, dx);
     }
 
-    private static void gradientSums(float[] x, float[] dy, ChannelView view, float[] center, int from, int to, Sums out) {
-        int channels = view.channels();
-        int inner = view.inner();
-        if (inner == 1) {
-            float[] s1 = new float[channels];
-            float[] s2 = new float[channels];
-            for (int o = from; o < to; o++) {
-                int base = o * channels;
-                for (int c = 0; c < channels; c++) {
-                    float g = dy[base + c];
-                    s1[c] += g;
-                    s2[c] += g * (x[base + c] - center[c]);
-                }
-                if ((o - from) % FLUSH_ROWS == FLUSH_ROWS - 1 || o == to - 1) {
-                    flush(s1, s2, out);
-                }
-            }
-            return;
-        }
-        for (int o = from; o < to; o++) {
+    /** Gradient sums of channels-first rows ({@code inner > 1}). */
+    private static void gradientSums(float[] x, float[] dy, int rows, int channels, int inner, float[] center, Sums out) {
+        for (int o = 0; o < rows; o++) {
             for (int c = 0; c < channels; c++) {
                 int base = (o * channels + c) * inner;
                 float k = center[c];
                 for (int i0 = 0; i0 < inner; i0 += FLUSH_VALUES) {
                     int i1 = Math.min(inner, i0 + FLUSH_VALUES);
-                    float s1 = 0;
-                    float s2 = 0;
-                    for (int i = i0; i < i1; i++) {
-                        float g = dy[base + i];
-                        s1 += g;
-                        s2 += g * (x[base + i] - k);
+                    float s1a = 0, s1b = 0, s1c = 0, s1d = 0, s2a = 0, s2b = 0, s2c = 0, s2d = 0;
+                    int i = i0;
+                    for (; i + 3 < i1; i += 4) {
+                        float g0 = dy[base + i];
+                        float g1 = dy[base + i + 1];
+                        float g2 = dy[base + i + 2];
+                        float g3 = dy[base + i + 3];
+                        s1a += g0;
+                        s1b += g1;
+                        s1c += g2;
+                        s1d += g3;
+                        s2a += g0 * (x[base + i] - k);
+                        s2b += g1 * (x[base + i + 1] - k);
+                        s2c += g2 * (x[base + i + 2] - k);
+                        s2d += g3 * (x[base + i + 3] - k);
                     }
-                    out.a[c] += s1;
-                    out.b[c] += s2;
+                    for (; i < i1; i++) {
+                        float g0 = dy[base + i];
+                        s1a += g0;
+                        s2a += g0 * (x[base + i] - k);
+                    }
+                    out.a[c] += (s1a + s1b) + (s1c + s1d);
+                    out.b[c] += (s2a + s2b) + (s2c + s2d);
                 }
             }
         }
     }
 
-    /** {@code out = a[c] * u + b[c] * (v - k[c]) + d[c]} per element. */
-    private static void centredAffine(float[] u, float[] v, float[] a, float[] b, float[] k, float[] d,
-                                      ChannelView view, int from, int to, float[] out) {
+    /** Streams {@code out = a[c] * u + b[c] * (v - k[c]) + d[c]} chunk by chunk; {@code u} may be null (a = 0). */
+    private static void stream(FloatBuffer u, FloatBuffer v, float[] a, float[] b, float[] k, float[] d,
+                               ChannelView view, FloatBuffer out) {
         int channels = view.channels();
         int inner = view.inner();
-        for (int o = from; o < to; o++) {
-            if (inner == 1) {
-                int base = o * channels;
-                for (int c = 0; c < channels; c++) {
-                    out[base + c] = a[c] * u[base + c] + b[c] * (v[base + c] - k[c]) + d[c];
+        int rowLength = channels * inner;
+        int uBase = u == null ? 0 : u.position();
+        int vBase = v.position();
+        int outBase = out.position();
+        int step = rowsPerChunk(view);
+        overRows(view, (from, to, ignored) -> {
+            int full = step * rowLength;
+            float[] ae = inner == 1 ? expanded(3, a, full) : null;
+            float[] be = inner == 1 ? expanded(4, b, full) : null;
+            float[] ke = inner == 1 ? expanded(5, k, full) : null;
+            float[] de = inner == 1 ? expanded(6, d, full) : null;
+            for (int r = from; r < to; r += step) {
+                int rows = Math.min(step, to - r);
+                int n = rows * rowLength;
+                float[] us = u == null ? null : scratch(0, n);
+                float[] vs = scratch(1, n);
+                float[] os = scratch(2, n);
+                if (u != null) {
+                    u.get(uBase + r * rowLength, us, 0, n);
                 }
-                continue;
+                v.get(vBase + r * rowLength, vs, 0, n);
+                if (inner == 1) {
+                    flatAffine(us, vs, ae, be, ke, de, n, os);
+                } else {
+                    centredAffine(us, vs, a, b, k, d, rows, channels, inner, os);
+                }
+                out.put(outBase + r * rowLength, os, 0, n);
             }
+        });
+    }
+
+    /** Channels-last chunk: coefficients already repeated along the chunk. */
+    private static void flatAffine(float[] u, float[] v, float[] a, float[] b, float[] k, float[] d, int n, float[] out) {
+        if (u == null) {
+            for (int i = 0; i < n; i++) {
+                out[i] = b[i] * (v[i] - k[i]) + d[i];
+            }
+        } else {
+            for (int i = 0; i < n; i++) {
+                out[i] = a[i] * u[i] + b[i] * (v[i] - k[i]) + d[i];
+            }
+        }
+    }
+
+    /** Channels-first rows ({@code inner > 1}): per-channel coefficients hoisted out of the contiguous loop. */
+    private static void centredAffine(float[] u, float[] v, float[] a, float[] b, float[] k, float[] d,
+                                      int rows, int channels, int inner, float[] out) {
+        for (int o = 0; o < rows; o++) {
             for (int c = 0; c < channels; c++) {
                 int base = (o * channels + c) * inner;
                 float ac = a[c];
                 float bc = b[c];
                 float kc = k[c];
                 float dc = d[c];
-                for (int i = 0; i < inner; i++) {
-                    out[base + i] = ac * u[base + i] + bc * (v[base + i] - kc) + dc;
+                if (u == null) {
+                    for (int i = 0; i < inner; i++) {
+                        out[base + i] = bc * (v[base + i] - kc) + dc;
+                    }
+                } else {
+                    for (int i = 0; i < inner; i++) {
+                        out[base + i] = ac * u[base + i] + bc * (v[base + i] - kc) + dc;
+                    }
                 }
             }
         }

@@ -28,17 +28,10 @@ final class HostArrays {
                 && (array.ordering() == 'c' || array.rank() == 1) && Shape.hasDefaultStridesForShape(array);
     }
 
-    private static INDArray dense(INDArray array, DataType type) {
+    /** The array itself if dense row-major of the type, else a dense copy of that type. */
+    static INDArray dense(INDArray array, DataType type) {
         INDArray a = array.dataType() == type ? array : array.castTo(type);
         return isDenseRowMajor(a) ? a : a.dup('c');
-    }
-
-    /** Reads an array's values into a reusable float buffer, growing it if needed. */
-    static float[] readFloats(INDArray array, float[] buffer) {
-        int n = (int) array.length();
-        float[] to = buffer.length >= n ? buffer : new float[n];
-        dense(array, DataType.FLOAT).data().asNioFloat().get(to, 0, n);
-        return to;
     }
 
     /** Reads an array's values into a reusable double buffer, growing it if needed. */
@@ -47,16 +40,6 @@ final class HostArrays {
         double[] to = buffer.length >= n ? buffer : new double[n];
         dense(array, DataType.DOUBLE).data().asNioDouble().get(to, 0, n);
         return to;
-    }
-
-    /** Writes {@code from[0, length)} into an array, converting to its data type if needed. */
-    static void writeFloats(float[] from, INDArray to) {
-        int n = (int) to.length();
-        if (to.dataType() == DataType.FLOAT && isDenseRowMajor(to)) {
-            to.data().asNioFloat().put(from, 0, n);
-        } else {
-            to.assign(Nd4j.create(java.util.Arrays.copyOf(from, n), to.shape(), 'c').castTo(to.dataType()));
-        }
     }
 
     /** Writes {@code from[0, length)} into an array, converting to its data type if needed. */

@@ -6,10 +6,11 @@ import io.github.dl4jbn.kernels.FloatBatchNormKernels;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
+import java.nio.FloatBuffer;
+
 /**
- * Heap buffers and kernel calls for one data type: FLOAT networks run {@link FloatBatchNormKernels} on
- * {@code float[]}, every other type {@link BatchNormKernels} on {@code double[]}. The layer copies the input
- * (and the output gradient) in, runs a kernel, and copies the result out, reusing the buffers across calls.
+ * Kernel calls for one data type: FLOAT networks run {@link FloatBatchNormKernels} directly on ND4J's buffers
+ * (through their NIO views); every other type runs {@link BatchNormKernels} on reusable {@code double[]} copies.
  */
 abstract class HostKernels {
 
@@ -34,20 +35,23 @@ abstract class HostKernels {
     abstract void backward(ChannelView view, double[] mean, double[] invStd, double[] gamma, boolean throughBatchStatistics,
                            INDArray dx, double[] dgamma, double[] dbeta);
 
-    /** FLOAT: float buffers, float kernels. */
+    /** FLOAT: the float kernels stream straight between ND4J's off-heap buffers, through cache-sized heap chunks. */
     static final class Floats extends HostKernels {
-        private float[] x = new float[0];
-        private float[] dy = new float[0];
-        private float[] out = new float[0];
+        private INDArray xArray;        // kept so a densified copy lives as long as its buffer view
+        private INDArray dyArray;
+        private FloatBuffer x;
+        private FloatBuffer dy;
 
         @Override
         void loadInput(INDArray array) {
-            x = HostArrays.readFloats(array, x);
+            xArray = HostArrays.dense(array, DataType.FLOAT);
+            x = xArray.data().asNioFloat();
         }
 
         @Override
         void loadGradient(INDArray array) {
-            dy = HostArrays.readFloats(array, dy);
+            dyArray = HostArrays.dense(array, DataType.FLOAT);
+            dy = dyArray.data().asNioFloat();
         }
 
         @Override
@@ -57,21 +61,21 @@ abstract class HostKernels {
 
         @Override
         void normalize(ChannelView view, double[] mean, double[] invStd, double[] gamma, double[] beta, INDArray to) {
-            out = grow(out, view.size());
-            FloatBatchNormKernels.normalize(x, view, mean, invStd, gamma, beta, out);
-            HostArrays.writeFloats(out, to);
+            FloatBatchNormKernels.normalize(x, view, mean, invStd, gamma, beta, writable(to));
         }
 
         @Override
         void backward(ChannelView view, double[] mean, double[] invStd, double[] gamma, boolean through,
                       INDArray dx, double[] dgamma, double[] dbeta) {
-            out = grow(out, view.size());
-            FloatBatchNormKernels.backward(x, dy, view, mean, invStd, gamma, through, out, dgamma, dbeta);
-            HostArrays.writeFloats(out, dx);
+            FloatBatchNormKernels.backward(x, dy, view, mean, invStd, gamma, through, writable(dx), dgamma, dbeta);
         }
 
-        private static float[] grow(float[] buffer, int n) {
-            return buffer.length >= n ? buffer : new float[n];
+        /** The output arrays are fresh dense workspace arrays, so their NIO view is the array itself. */
+        private static FloatBuffer writable(INDArray to) {
+            if (to.dataType() != DataType.FLOAT || !HostArrays.isDenseRowMajor(to)) {
+                throw new IllegalStateException("expected a dense FLOAT output array, got " + to.shapeInfoToString());
+            }
+            return to.data().asNioFloat();
         }
     }
 

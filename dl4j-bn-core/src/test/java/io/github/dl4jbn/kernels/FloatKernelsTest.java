@@ -3,6 +3,7 @@ package io.github.dl4jbn.kernels;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
+import java.nio.FloatBuffer;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -43,7 +44,7 @@ class FloatKernelsTest {
         double[] meanF = new double[channels];
         double[] varF = new double[channels];
         BatchNormKernels.batchMeanAndVariance(xd, view, meanD, varD);
-        FloatBatchNormKernels.batchMeanAndVariance(x, view, meanF, varF);
+        FloatBatchNormKernels.batchMeanAndVariance(FloatBuffer.wrap(x), view, meanF, varF);
         for (int c = 0; c < channels; c++) {
             assertEquals(meanD[c], meanF[c], 1e-6 * Math.sqrt(varD[c]) + 1e-7 * Math.abs(meanD[c]), "mean " + c);
             assertEquals(varD[c], varF[c], 1e-5 * varD[c], "var " + c);
@@ -59,7 +60,7 @@ class FloatKernelsTest {
         double[] yd = new double[x.length];
         float[] yf = new float[x.length];
         BatchNormKernels.normalize(xd, view, meanD, invStd, gamma, beta, yd);
-        FloatBatchNormKernels.normalize(x, view, meanD, invStd, gamma, beta, yf);
+        FloatBatchNormKernels.normalize(FloatBuffer.wrap(x), view, meanD, invStd, gamma, beta, FloatBuffer.wrap(yf));
         for (int i = 0; i < x.length; i++) {
             assertEquals(yd[i], yf[i], 1e-5 * (1 + Math.abs(yd[i])), "y " + i);
         }
@@ -71,7 +72,7 @@ class FloatKernelsTest {
             double[] dgF = new double[channels];
             double[] dbF = new double[channels];
             BatchNormKernels.backward(xd, dyd, view, meanD, invStd, gamma, through, dxd, dgD, dbD);
-            FloatBatchNormKernels.backward(x, dy, view, meanD, invStd, gamma, through, dxf, dgF, dbF);
+            FloatBatchNormKernels.backward(FloatBuffer.wrap(x), FloatBuffer.wrap(dy), view, meanD, invStd, gamma, through, FloatBuffer.wrap(dxf), dgF, dbF);
             int m = view.valuesPerChannel();
             for (int c = 0; c < channels; c++) {
                 assertEquals(dbD[c], dbF[c], 1e-5 * Math.sqrt(m), "dbeta " + c);
