@@ -3,10 +3,10 @@ package io.github.dl4jbn.examples;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** Entry point of the examples: {@code paper-mnist} and {@code cnn-mnist}. */
+/** Entry point of the examples: {@code paper-mnist}, {@code cnn-mnist}, {@code batch-noise}, {@code regularization}, {@code accelerate}. */
 @Command(name = "dl4j-bn", mixinStandardHelpOptions = true, version = "dl4j-bn 0.1.0",
         description = "Batch Normalization experiments on MNIST with DL4J.",
-        subcommands = {PaperMnist.class, CnnMnist.class})
+        subcommands = {PaperMnist.class, CnnMnist.class, BatchNoise.class, Regularization.class, Accelerate.class})
 public class Main implements Runnable {
 
     /**

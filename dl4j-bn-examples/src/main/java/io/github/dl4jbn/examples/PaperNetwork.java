@@ -36,6 +36,21 @@ public final class PaperNetwork {
      * @return the network, FLOAT
      */
     public static MultiLayerNetwork build(Variant variant, double learningRate, double initStd, long seed) {
+        return build(variant, learningRate, initStd, seed, 1.0);
+    }
+
+    /**
+     * Builds and initializes the network, with dropout on the hidden activations.
+     *
+     * @param variant      which normalization sits before each sigmoid
+     * @param learningRate SGD learning rate
+     * @param initStd      standard deviation of the Gaussian weight initialization
+     * @param seed         seed of the initialization
+     * @param retain       probability of keeping a hidden activation during training (1 = no dropout), applied
+     *                     to the inputs of the second and third hidden layers and of the output layer
+     * @return the network, FLOAT
+     */
+    public static MultiLayerNetwork build(Variant variant, double learningRate, double initStd, long seed, double retain) {
         NeuralNetConfiguration.ListBuilder list = new NeuralNetConfiguration.Builder()
                 .dataType(DataType.FLOAT)
                 .seed(seed)
@@ -44,13 +59,21 @@ public final class PaperNetwork {
                 .list();
         for (int i = 0; i < 3; i++) {
             Layer norm = variant.normalization();
-            list.layer(new DenseLayer.Builder().nOut(HIDDEN).activation(Activation.IDENTITY).hasBias(norm == null).build());
+            DenseLayer.Builder dense = new DenseLayer.Builder().nOut(HIDDEN).activation(Activation.IDENTITY).hasBias(norm == null);
+            if (i > 0 && retain < 1.0) {
+                dense.dropOut(retain);
+            }
+            list.layer(dense.build());
             if (norm != null) {
                 list.layer(norm);
             }
             list.layer(new ActivationLayer(Activation.SIGMOID));
         }
-        list.layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(10).activation(Activation.SOFTMAX).build());
+        OutputLayer.Builder output = new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(10).activation(Activation.SOFTMAX);
+        if (retain < 1.0) {
+            output.dropOut(retain);
+        }
+        list.layer(output.build());
         MultiLayerNetwork net = new MultiLayerNetwork(list.setInputType(InputType.feedForward(784)).build());
         net.init();
         return net;

@@ -1,0 +1,121 @@
+package io.github.dl4jbn.examples;
+
+import io.github.dl4jbn.examples.mnist.MnistData;
+import io.github.dl4jbn.examples.mnist.MnistIterator;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.DataSet;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/** Shared by the experiments: SGD steps with periodic accuracy measurements, and their CSV, charts and tables. */
+final class Training {
+
+    private Training() {
+    }
+
+    /** Accuracies measured after {@code step} steps, one per evaluation set. */
+    record Point(int step, Map<String, Double> accuracy) {
+    }
+
+    /** One trained curve. */
+    record Curve(String name, List<Point> points) {
+        /** First measured step at which the accuracy on {@code set} reached {@code threshold}, or -1. */
+        int stepsTo(String set, double threshold) {
+            for (Point p : points) {
+                if (p.accuracy().get(set) >= threshold) {
+                    return p.step();
+                }
+            }
+            return -1;
+        }
+
+        double last(String set) {
+            return points.get(points.size() - 1).accuracy().get(set);
+        }
+    }
+
+    /** Classification accuracy of a network on a labelled set, inference mode. */
+    static double accuracy(MultiLayerNetwork net, DataSet set) {
+        INDArray predicted = net.output(set.getFeatures()).argMax(1);
+        return predicted.eq(set.getLabels().argMax(1)).castTo(DataType.FLOAT).meanNumber().doubleValue();
+    }
+
+    /**
+     * Trains for {@code steps} mini-batches, measuring accuracy on each evaluation set every {@code every} steps
+     * (and at step 0). A run that diverges (NaN score) stops and is reported as it stands.
+     */
+    static Curve train(String name, MultiLayerNetwork net, MnistData train, int batch, long seed, int steps, int every,
+                       Map<String, DataSet> evaluation) {
+        MnistIterator it = new MnistIterator(train, batch, seed, true);
+        List<Point> points = new ArrayList<>();
+        points.add(measure(net, 0, evaluation));
+        try (ProgressBar bar = new ProgressBarBuilder().setTaskName(String.format("%-16s", name)).setInitialMax(steps)
+                .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500).build()) {
+            for (int step = 1; step <= steps; step++) {
+                if (!it.hasNext()) {
+                    it.reset();
+                }
+                net.fit(it.next());
+                if (step % every == 0 || step == steps) {
+                    points.add(measure(net, step, evaluation));
+                }
+                bar.step();
+            }
+        }
+        return new Curve(name, points);
+    }
+
+    private static Point measure(MultiLayerNetwork net, int step, Map<String, DataSet> evaluation) {
+        Map<String, Double> acc = new LinkedHashMap<>();
+        evaluation.forEach((set, data) -> acc.put(set, accuracy(net, data)));
+        return new Point(step, acc);
+    }
+
+    /** Writes curve,step,set,accuracy rows. */
+    static void writeCsv(Path file, List<Curve> curves) throws IOException {
+        try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(file))) {
+            w.println("run,step,set,accuracy");
+            for (Curve c : curves) {
+                for (Point p : c.points()) {
+                    p.accuracy().forEach((set, a) -> w.printf(Locale.ROOT, "%s,%d,%s,%.4f%n", c.name(), p.step(), set, a));
+                }
+            }
+        }
+    }
+
+    /** One chart with a line per curve and evaluation set (step 0 left out so the y range stays readable). */
+    static void chart(Path file, String title, List<Curve> curves, List<String> sets, double yMin) throws IOException {
+        List<Charts.Line> lines = new ArrayList<>();
+        for (Curve c : curves) {
+            List<Point> pts = c.points().subList(1, c.points().size());
+            for (String set : sets) {
+                lines.add(new Charts.Line(sets.size() > 1 ? c.name() + " (" + set + ")" : c.name(),
+                        pts.stream().mapToDouble(Point::step).toArray(),
+                        pts.stream().mapToDouble(p -> p.accuracy().get(set)).toArray()));
+            }
+        }
+        Charts.save(file, title, "training steps", "accuracy", lines, yMin, 1.0);
+    }
+
+    static String reached(int step) {
+        return step < 0 ? "not reached" : String.format(Locale.ROOT, "%,d", step);
+    }
+
+    static String machine() {
+        return String.format(Locale.ROOT, "Machine: %d cores, %s %s, Java %s.", Runtime.getRuntime().availableProcessors(),
+                System.getProperty("os.name"), System.getProperty("os.arch"), System.getProperty("java.version"));
+    }
+}

@@ -1,0 +1,67 @@
+package io.github.dl4jbn.examples;
+
+import io.github.dl4jbn.examples.mnist.MnistData;
+import io.github.dl4jbn.examples.mnist.MnistLoader;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Short runs of the batch-noise, regularization and accelerate experiments. */
+class ExperimentsTest {
+
+    private static void run(Object command, String... args) {
+        assertEquals(0, new CommandLine(command).setCaseInsensitiveEnumValuesAllowed(true).execute(args));
+    }
+
+    private static void assertWritten(Path dir, String... files) throws IOException {
+        for (String f : files) {
+            assertTrue(Files.size(dir.resolve(f)) > 100, f);
+        }
+    }
+
+    @Test
+    void batchNoiseIsZeroInInferencePositiveInTrainingAndShrinksWithBatchSize() throws IOException {
+        MnistLoader loader = new MnistLoader(Path.of("data/mnist"), true);
+        MnistData train = loader.train();
+        MultiLayerNetwork net = PaperNetwork.build(Variant.BATCHNORM, 1.0, 1.0, 42);
+        Training.train("BatchNorm", net, train, 60, 42, 200, 200, Map.of());
+        List<BatchNoise.Spread> spreads = BatchNoise.measure(net, train, loader.test().head(10), new int[]{2, 250}, 8, 42);
+        assertEquals(0.0, spreads.get(0).preActivation(), "inference mode is deterministic");
+        assertEquals(0.0, spreads.get(0).trueClassProbability());
+        assertTrue(spreads.get(1).preActivation() > 0, "training mode depends on the companions");
+        assertTrue(spreads.get(2).preActivation() < spreads.get(1).preActivation(),
+                "batch 250 spread " + spreads.get(2).preActivation() + " < batch 2 spread " + spreads.get(1).preActivation());
+    }
+
+    @Test
+    void batchNoiseCommandWritesItsFiles(@TempDir Path out) throws IOException {
+        run(new BatchNoise(), "--train-steps", "50", "--examples", "3", "--draws", "3", "--batch-sizes", "2,10",
+                "--data", "data/mnist", "--out", out.toString());
+        assertWritten(out, "batch-noise.csv", "batch-noise.png", "report.md");
+    }
+
+    @Test
+    void regularizationCommandWritesItsFiles(@TempDir Path out) throws IOException {
+        run(new Regularization(), "--train-size", "600", "--steps", "40", "--eval-every", "20", "--data", "data/mnist",
+                "--out", out.toString());
+        assertWritten(out, "regularization.csv", "regularization.png", "report.md");
+        assertTrue(Files.readString(out.resolve("report.md")).contains("| BatchNorm + dropout |"));
+    }
+
+    @Test
+    void accelerateCommandWritesItsFiles(@TempDir Path out) throws IOException {
+        run(new Accelerate(), "--steps", "30", "--eval-every", "15", "--data", "data/mnist", "--out", out.toString());
+        assertWritten(out, "accelerate.csv", "accelerate.png", "report.md");
+        assertTrue(Files.readString(out.resolve("report.md")).contains("| BN lr x30 |"));
+    }
+}
