@@ -44,8 +44,8 @@ public final class Nets {
                         new long[]{2, 2, 3, 4, 3}, 4));
     }
 
-    /** A network holding one BatchNorm layer, types inferred from the InputType. */
-    public static MultiLayerNetwork single(BatchNorm layer, InputType inputType, DataType dataType) {
+    /** A network holding one layer (a BatchNorm, or a reference layer), types inferred from the InputType. */
+    public static MultiLayerNetwork single(org.deeplearning4j.nn.conf.layers.Layer layer, InputType inputType, DataType dataType) {
         MultiLayerConfiguration conf = new NeuralNetConfiguration.Builder()
                 .dataType(dataType)
                 .list()

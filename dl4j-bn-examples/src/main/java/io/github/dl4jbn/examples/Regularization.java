@@ -37,7 +37,7 @@ public class Regularization implements Callable<Integer> {
     @Option(names = "--lr", defaultValue = "0.5", description = "SGD learning rate. Default: ${DEFAULT-VALUE}.")
     double learningRate;
 
-    @Option(names = "--retain", defaultValue = "0.5", description = "Dropout: probability of keeping a hidden unit. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--retain", defaultValue = "0.8", description = "Dropout: probability of keeping a hidden unit. Default: ${DEFAULT-VALUE}.")
     double retain;
 
     @Option(names = "--init-std", defaultValue = "1.0", description = "Standard deviation of the Gaussian weights. Default: ${DEFAULT-VALUE}.")
@@ -96,6 +96,13 @@ public class Regularization implements Callable<Integer> {
                 gapBn < gapNone ? "BatchNorm narrows the gap" : "BatchNorm does not narrow the gap here"));
         s.append(String.format(Locale.ROOT, "- Test accuracy: %.4f without normalization, %.4f with BatchNorm: %s.%n",
                 none.last("test"), bn.last("test"), bn.last("test") > none.last("test") ? "higher with BatchNorm" : "not higher with BatchNorm"));
+        if (curves.size() >= 4) {
+            Training.Curve dropout = curves.get(2);
+            Training.Curve both = curves.get(3);
+            s.append(String.format(Locale.ROOT, "- Against dropout: test accuracy %.4f with BatchNorm alone, %.4f with dropout alone, "
+                    + "%.4f with both; train/test gaps %.4f, %.4f, %.4f.%n", bn.last("test"), dropout.last("test"), both.last("test"),
+                    gapBn, dropout.last("train") - dropout.last("test"), both.last("train") - both.last("test")));
+        }
         s.append("- The gap alone does not separate regularization from fitting speed: a network that fits the small set "
                 + "better also has more room to overfit. Compare the best test accuracy column as well.\n");
         return s.toString();

@@ -46,11 +46,19 @@ public final class BenchTable {
             double bytes = key[1].equals("inference") ? 8 : key[1].equals("trainingForward") ? 12 : 32;
             double bound = t.getOrDefault("copy", Double.NaN) * bytes / 8;
             double ours = t.getOrDefault("ours", Double.NaN);
-            System.out.printf(Locale.ROOT, "| %s | %s | %.1f | %.1f | %.1f | %.1f | %.1fx | %.1fx | %.2f |%n", key[0], key[1],
-                    ours, t.getOrDefault("builtin", Double.NaN), t.getOrDefault("nd4j", Double.NaN),
-                    t.getOrDefault("copy", Double.NaN), t.getOrDefault("builtin", Double.NaN) / ours,
-                    t.getOrDefault("nd4j", Double.NaN) / ours, ours / bound);
+            System.out.printf(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", key[0], key[1],
+                    num(ours, "%.1f"), num(t.get("builtin"), "%.1f"), num(t.get("nd4j"), "%.1f"), num(t.get("copy"), "%.1f"),
+                    ratio(t.get("builtin"), ours), ratio(t.get("nd4j"), ours), num(ours / bound, "%.2f"));
         }
+    }
+
+    /** A number, or "n/a" where the contender failed or did not run. */
+    private static String num(Double v, String format) {
+        return v == null || v.isNaN() ? "n/a" : String.format(Locale.ROOT, format, v);
+    }
+
+    private static String ratio(Double other, double ours) {
+        return other == null || other.isNaN() ? "n/a" : String.format(Locale.ROOT, "%.1fx", other / ours);
     }
 
     private static List<String> parse(String line) {

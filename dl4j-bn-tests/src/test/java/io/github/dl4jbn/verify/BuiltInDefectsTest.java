@@ -1,5 +1,7 @@
 package io.github.dl4jbn.verify;
 
+import io.github.dl4jbn.Nets;
+import io.github.dl4jbn.ReferenceBatchNorm;
 import io.github.dl4jbn.conf.BatchNorm;
 import io.github.dl4jbn.conf.VarianceEstimate;
 import org.deeplearning4j.exception.DL4JInvalidInputException;
@@ -24,7 +26,6 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Sgd;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
 
-import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -40,16 +41,7 @@ class BuiltInDefectsTest {
     private static final LayerWorkspaceMgr NO_WS = LayerWorkspaceMgr.noWorkspaces();
 
     private static INDArray gaussian(long[] shape, long seed, double mean, double std) {
-        Random r = new Random(seed);
-        long n = 1;
-        for (long s : shape) {
-            n *= s;
-        }
-        double[] v = new double[(int) n];
-        for (int i = 0; i < v.length; i++) {
-            v[i] = mean + std * r.nextGaussian();
-        }
-        return Nd4j.createFromArray(v).reshape(shape);
+        return Nets.random(shape, DataType.DOUBLE, mean, std, seed);
     }
 
     private static MultiLayerNetwork single(org.deeplearning4j.nn.conf.layers.Layer layer, InputType type) {
@@ -67,9 +59,9 @@ class BuiltInDefectsTest {
 
     /** The reference training output for one feature axis and fixed gamma/beta. */
     private static INDArray reference(INDArray x, int channelAxis, double gamma, double beta) {
-        Reference ref = new Reference(x.shape(), channelAxis);
-        double[] xv = x.dup('c').data().asDouble();
-        Reference.Stats s = ref.stats(xv);
+        ReferenceBatchNorm ref = new ReferenceBatchNorm(x.shape(), channelAxis);
+        double[] xv = Nets.values(x);
+        ReferenceBatchNorm.Stats s = ref.stats(xv);
         int c = (int) x.size(channelAxis);
         double[] g = new double[c];
         double[] b = new double[c];
@@ -207,55 +199,6 @@ class BuiltInDefectsTest {
             MultiLayerNetwork net = single(new BatchNormalization.Builder().useLogStd(false).build(), InputType.feedForward(3));
             net.getLayer(0).setParam("beta", Nd4j.createFromArray(0.5, -0.5, 2.0));
             Compare.assertClose(Nd4j.createFromArray(new double[][]{{0.5, -0.5, 2.0}}), train(net, one), 1e-12, 1e-12, "observed: beta");
-        }
-    }
-
-    /** A reference implementation local to this module (the core module's test classes are not shared). */
-    static final class Reference {
-        record Stats(double[] mean, double[] biasedVar) {
-        }
-
-        private final int channels;
-        private final long stride;
-
-        Reference(long[] shape, int channelAxis) {
-            channels = (int) shape[channelAxis];
-            long s = 1;
-            for (int a = shape.length - 1; a > channelAxis; a--) {
-                s *= shape[a];
-            }
-            stride = s;
-        }
-
-        int channelOf(int i) {
-            return (int) ((i / stride) % channels);
-        }
-
-        Stats stats(double[] x) {
-            double[] mean = new double[channels];
-            double[] var = new double[channels];
-            int[] n = new int[channels];
-            for (int i = 0; i < x.length; i++) {
-                mean[channelOf(i)] += x[i];
-                n[channelOf(i)]++;
-            }
-            for (int c = 0; c < channels; c++) {
-                mean[c] /= n[c];
-            }
-            for (int i = 0; i < x.length; i++) {
-                double d = x[i] - mean[channelOf(i)];
-                var[channelOf(i)] += d * d / n[channelOf(i)];
-            }
-            return new Stats(mean, var);
-        }
-
-        double[] forward(double[] x, double[] mean, double[] var, double[] gamma, double[] beta, double eps) {
-            double[] y = new double[x.length];
-            for (int i = 0; i < x.length; i++) {
-                int c = channelOf(i);
-                y[i] = gamma[c] * (x[i] - mean[c]) / Math.sqrt(var[c] + eps) + beta[c];
-            }
-            return y;
         }
     }
 }

@@ -81,16 +81,7 @@ class GradientCheckTest {
     }
 
     private static INDArray gaussian(long[] shape, long seed, double mean, double std) {
-        Random r = new Random(seed);
-        long n = 1;
-        for (long s : shape) {
-            n *= s;
-        }
-        double[] v = new double[(int) n];
-        for (int i = 0; i < v.length; i++) {
-            v[i] = mean + std * r.nextGaussian();
-        }
-        return Nd4j.createFromArray(v).reshape(shape);
+        return io.github.dl4jbn.Nets.random(shape, DataType.DOUBLE, mean, std, seed);
     }
 
     private static INDArray oneHot(long mb, int classes, long seed) {
