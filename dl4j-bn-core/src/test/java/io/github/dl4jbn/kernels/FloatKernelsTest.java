@@ -19,8 +19,8 @@ class FloatKernelsTest {
     @CsvSource({
             "6, 5, 1, 0, 1",            // FF, one thread
             "4, 3, 7, 2, 3",            // NCW, one thread
-            "32, 16, 256, -1, 2",       // NCHW, split over two threads
-            "8192, 16, 1, 3, 0.5",      // NHWC (channels-last), split
+            "64, 16, 640, -1, 2",       // NCHW, split over two threads
+            "40000, 16, 1, 3, 0.5",     // NHWC (channels-last), split
             "5000, 3, 1, 10000, 0.01",  // large mean, small spread, channels-last, split over flush blocks
             "2, 3, 40000, 10000, 0.01"  // large mean, small spread, long channels-first rows
     })
