@@ -61,10 +61,22 @@ public final class FloatBatchNormKernels {
         void run(int from, int to, Sums sums);
     }
 
-    /** Runs {@code rows} over the whole outer axis, in two halves when the tensor is large; returns the summed sums. */
+    /**
+     * The unit a chunk is made of: a row of C values for channels-last views ({@code inner == 1}), a plane of
+     * {@code inner} values of one channel for channels-first ones, so chunks stay small whatever the layout.
+     */
+    private static int unitLength(ChannelView view) {
+        return view.inner() == 1 ? view.channels() : view.inner();
+    }
+
+    private static int units(ChannelView view) {
+        return view.inner() == 1 ? view.outer() : view.outer() * view.channels();
+    }
+
+    /** Runs {@code rows} over every unit, in two halves when the tensor is large; returns the summed sums. */
     private static Sums overRows(ChannelView view, Rows rows) {
         Sums first = new Sums(view.channels());
-        int outer = view.outer();
+        int outer = units(view);
         if (view.size() < PARALLEL_THRESHOLD || outer < 2 || ForkJoinPool.getCommonPoolParallelism() < 1) {
             rows.run(0, outer, first);
             return first;
@@ -78,11 +90,9 @@ public final class FloatBatchNormKernels {
         return first;
     }
 
-    /** Channels-first rows are long, so a chunk is CHUNK floats; channels-last chunks are smaller (their
-     *  repeated-coefficient arrays scale with the chunk and are rebuilt per call). */
+    /** Units per chunk: about CHUNK / 4 values (32 KiB), small enough for the scratch arrays to stay in L1/L2. */
     private static int rowsPerChunk(ChannelView view) {
-        int target = view.inner() == 1 ? CHUNK / 4 : CHUNK;
-        return Math.max(1, target / (view.channels() * view.inner()));
+        return Math.max(1, (CHUNK / 4) / unitLength(view));
     }
 
     /**
@@ -130,7 +140,7 @@ public final class FloatBatchNormKernels {
     public static void batchMeanAndVariance(FloatBuffer x, ChannelView view, double[] mean, double[] var) {
         int channels = view.channels();
         int inner = view.inner();
-        int rowLength = channels * inner;
+        int rowLength = unitLength(view);
         int base = x.position();
         float[] shift = new float[channels];
         for (int c = 0; c < channels; c++) {
@@ -163,10 +173,10 @@ public final class FloatBatchNormKernels {
                 return;
             }
             for (int r = from; r < to; r += step) {
-                int rows = Math.min(step, to - r);
-                float[] chunk = scratch(0, rows * rowLength);
-                x.get(base + r * rowLength, chunk, 0, rows * rowLength);
-                shiftedSums(chunk, rows, channels, inner, shift, sums);
+                int planes = Math.min(step, to - r);
+                float[] chunk = scratch(0, planes * rowLength);
+                x.get(base + r * rowLength, chunk, 0, planes * rowLength);
+                shiftedSums(chunk, r, planes, channels, inner, shift, sums);
             }
         });
         double m = view.valuesPerChannel();
@@ -177,39 +187,38 @@ public final class FloatBatchNormKernels {
         }
     }
 
-    /** Shifted sums of channels-first rows ({@code inner > 1}). */
-    private static void shiftedSums(float[] x, int rows, int channels, int inner, float[] shift, Sums out) {
-        for (int o = 0; o < rows; o++) {
-            for (int c = 0; c < channels; c++) {
-                int base = (o * channels + c) * inner;
-                float k = shift[c];
-                for (int i0 = 0; i0 < inner; i0 += FLUSH_VALUES) {
-                    int i1 = Math.min(inner, i0 + FLUSH_VALUES);
-                    // four independent chains per sum: the adds overlap instead of waiting on each other
-                    float s1a = 0, s1b = 0, s1c = 0, s1d = 0, s2a = 0, s2b = 0, s2c = 0, s2d = 0;
-                    int i = i0;
-                    for (; i + 3 < i1; i += 4) {
-                        float d0 = x[base + i] - k;
-                        float d1 = x[base + i + 1] - k;
-                        float d2 = x[base + i + 2] - k;
-                        float d3 = x[base + i + 3] - k;
-                        s1a += d0;
-                        s1b += d1;
-                        s1c += d2;
-                        s1d += d3;
-                        s2a += d0 * d0;
-                        s2b += d1 * d1;
-                        s2c += d2 * d2;
-                        s2d += d3 * d3;
-                    }
-                    for (; i < i1; i++) {
-                        float d0 = x[base + i] - k;
-                        s1a += d0;
-                        s2a += d0 * d0;
-                    }
-                    out.a[c] += (s1a + s1b) + (s1c + s1d);
-                    out.b[c] += (s2a + s2b) + (s2c + s2d);
+    /** Shifted sums of channels-first planes ({@code inner > 1}) {@code [first, first + planes)}. */
+    private static void shiftedSums(float[] x, int first, int planes, int channels, int inner, float[] shift, Sums out) {
+        for (int p = 0; p < planes; p++) {
+            int c = (first + p) % channels;
+            int base = p * inner;
+            float k = shift[c];
+            for (int i0 = 0; i0 < inner; i0 += FLUSH_VALUES) {
+                int i1 = Math.min(inner, i0 + FLUSH_VALUES);
+                // four independent chains per sum: the adds overlap instead of waiting on each other
+                float s1a = 0, s1b = 0, s1c = 0, s1d = 0, s2a = 0, s2b = 0, s2c = 0, s2d = 0;
+                int i = i0;
+                for (; i + 3 < i1; i += 4) {
+                    float d0 = x[base + i] - k;
+                    float d1 = x[base + i + 1] - k;
+                    float d2 = x[base + i + 2] - k;
+                    float d3 = x[base + i + 3] - k;
+                    s1a += d0;
+                    s1b += d1;
+                    s1c += d2;
+                    s1d += d3;
+                    s2a += d0 * d0;
+                    s2b += d1 * d1;
+                    s2c += d2 * d2;
+                    s2d += d3 * d3;
                 }
+                for (; i < i1; i++) {
+                    float d0 = x[base + i] - k;
+                    s1a += d0;
+                    s2a += d0 * d0;
+                }
+                out.a[c] += (s1a + s1b) + (s1c + s1d);
+                out.b[c] += (s2a + s2b) + (s2c + s2d);
             }
         }
     }
@@ -263,7 +272,7 @@ public final class FloatBatchNormKernels {
                                 FloatBuffer dx, double[] dgamma, double[] dbeta) {
         int channels = view.channels();
         int inner = view.inner();
-        int rowLength = channels * inner;
+        int rowLength = unitLength(view);
         float[] center = new float[channels];
         for (int c = 0; c < channels; c++) {
             center[c] = (float) mean[c];
@@ -296,7 +305,7 @@ public final class FloatBatchNormKernels {
                         fold(s1, s2, step * rowLength, channels, sums);
                     }
                 } else {
-                    gradientSums(xs, gs, Math.min(step, to - r), channels, inner, center, sums);
+                    gradientSums(xs, gs, r, Math.min(step, to - r), channels, inner, center, sums);
                 }
             }
             if (inner == 1) {
@@ -324,38 +333,37 @@ public final class FloatBatchNormKernels {
         stream(dy, x, a, b, center, d, view, dx);
     }
 
-    /** Gradient sums of channels-first rows ({@code inner > 1}). */
-    private static void gradientSums(float[] x, float[] dy, int rows, int channels, int inner, float[] center, Sums out) {
-        for (int o = 0; o < rows; o++) {
-            for (int c = 0; c < channels; c++) {
-                int base = (o * channels + c) * inner;
-                float k = center[c];
-                for (int i0 = 0; i0 < inner; i0 += FLUSH_VALUES) {
-                    int i1 = Math.min(inner, i0 + FLUSH_VALUES);
-                    float s1a = 0, s1b = 0, s1c = 0, s1d = 0, s2a = 0, s2b = 0, s2c = 0, s2d = 0;
-                    int i = i0;
-                    for (; i + 3 < i1; i += 4) {
-                        float g0 = dy[base + i];
-                        float g1 = dy[base + i + 1];
-                        float g2 = dy[base + i + 2];
-                        float g3 = dy[base + i + 3];
-                        s1a += g0;
-                        s1b += g1;
-                        s1c += g2;
-                        s1d += g3;
-                        s2a += g0 * (x[base + i] - k);
-                        s2b += g1 * (x[base + i + 1] - k);
-                        s2c += g2 * (x[base + i + 2] - k);
-                        s2d += g3 * (x[base + i + 3] - k);
-                    }
-                    for (; i < i1; i++) {
-                        float g0 = dy[base + i];
-                        s1a += g0;
-                        s2a += g0 * (x[base + i] - k);
-                    }
-                    out.a[c] += (s1a + s1b) + (s1c + s1d);
-                    out.b[c] += (s2a + s2b) + (s2c + s2d);
+    /** Gradient sums of channels-first planes ({@code inner > 1}) {@code [first, first + planes)}. */
+    private static void gradientSums(float[] x, float[] dy, int first, int planes, int channels, int inner, float[] center, Sums out) {
+        for (int p = 0; p < planes; p++) {
+            int c = (first + p) % channels;
+            int base = p * inner;
+            float k = center[c];
+            for (int i0 = 0; i0 < inner; i0 += FLUSH_VALUES) {
+                int i1 = Math.min(inner, i0 + FLUSH_VALUES);
+                float s1a = 0, s1b = 0, s1c = 0, s1d = 0, s2a = 0, s2b = 0, s2c = 0, s2d = 0;
+                int i = i0;
+                for (; i + 3 < i1; i += 4) {
+                    float g0 = dy[base + i];
+                    float g1 = dy[base + i + 1];
+                    float g2 = dy[base + i + 2];
+                    float g3 = dy[base + i + 3];
+                    s1a += g0;
+                    s1b += g1;
+                    s1c += g2;
+                    s1d += g3;
+                    s2a += g0 * (x[base + i] - k);
+                    s2b += g1 * (x[base + i + 1] - k);
+                    s2c += g2 * (x[base + i + 2] - k);
+                    s2d += g3 * (x[base + i + 3] - k);
                 }
+                for (; i < i1; i++) {
+                    float g0 = dy[base + i];
+                    s1a += g0;
+                    s2a += g0 * (x[base + i] - k);
+                }
+                out.a[c] += (s1a + s1b) + (s1c + s1d);
+                out.b[c] += (s2a + s2b) + (s2c + s2d);
             }
         }
     }
@@ -365,7 +373,7 @@ public final class FloatBatchNormKernels {
                                ChannelView view, FloatBuffer out) {
         int channels = view.channels();
         int inner = view.inner();
-        int rowLength = channels * inner;
+        int rowLength = unitLength(view);
         int uBase = u == null ? 0 : u.position();
         int vBase = v.position();
         int outBase = out.position();
@@ -389,7 +397,7 @@ public final class FloatBatchNormKernels {
                 if (inner == 1) {
                     flatAffine(us, vs, ae, be, ke, de, n, os);
                 } else {
-                    centredAffine(us, vs, a, b, k, d, rows, channels, inner, os);
+                    centredAffine(us, vs, a, b, k, d, r, rows, channels, inner, os);
                 }
                 out.put(outBase + r * rowLength, os, 0, n);
             }
@@ -409,24 +417,23 @@ public final class FloatBatchNormKernels {
         }
     }
 
-    /** Channels-first rows ({@code inner > 1}): per-channel coefficients hoisted out of the contiguous loop. */
+    /** Channels-first planes ({@code inner > 1}): per-channel coefficients hoisted out of the contiguous loop. */
     private static void centredAffine(float[] u, float[] v, float[] a, float[] b, float[] k, float[] d,
-                                      int rows, int channels, int inner, float[] out) {
-        for (int o = 0; o < rows; o++) {
-            for (int c = 0; c < channels; c++) {
-                int base = (o * channels + c) * inner;
-                float ac = a[c];
-                float bc = b[c];
-                float kc = k[c];
-                float dc = d[c];
-                if (u == null) {
-                    for (int i = 0; i < inner; i++) {
-                        out[base + i] = bc * (v[base + i] - kc) + dc;
-                    }
-                } else {
-                    for (int i = 0; i < inner; i++) {
-                        out[base + i] = ac * u[base + i] + bc * (v[base + i] - kc) + dc;
-                    }
+                                      int first, int planes, int channels, int inner, float[] out) {
+        for (int p = 0; p < planes; p++) {
+            int c = (first + p) % channels;
+            int base = p * inner;
+            float ac = a[c];
+            float bc = b[c];
+            float kc = k[c];
+            float dc = d[c];
+            if (u == null) {
+                for (int i = 0; i < inner; i++) {
+                    out[base + i] = bc * (v[base + i] - kc) + dc;
+                }
+            } else {
+                for (int i = 0; i < inner; i++) {
+                    out[base + i] = ac * u[base + i] + bc * (v[base + i] - kc) + dc;
                 }
             }
         }
