@@ -133,15 +133,17 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
     public INDArray activate(boolean training, LayerWorkspaceMgr workspaceMgr) {
         assertInputSet(false);
         ChannelView view = InputLayout.of(input.shape(), layerConf(), layerId());
-        if (training && view.valuesPerChannel() < 2) {
-            throw new DL4JInvalidInputException("BatchNorm " + layerId() + ": training needs more than one value per "
+        boolean collecting = !training && populationAverage != null;
+        if ((training || collecting) && view.valuesPerChannel() < 2) {
+            throw new DL4JInvalidInputException("BatchNorm " + layerId() + ": "
+                    + (training ? "training" : "estimating population statistics") + " needs more than one value per "
                     + "channel to compute a batch variance, got input shape " + Arrays.toString(input.shape())
-                    + " (" + view.valuesPerChannel() + " value per channel); use a mini-batch of 2 or more, "
-                    + "or inference mode");
+                    + " (" + view.valuesPerChannel() + " value per channel); use a mini-batch of 2 or more"
+                    + (training ? ", or inference mode" : ""));
         }
         applyDropOutIfNecessary(training, workspaceMgr);
         kernels.loadInput(input);
-        if (!training && populationAverage != null) {
+        if (collecting) {
             collectBatchStatistics(view);
         }
 
@@ -226,10 +228,6 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
     }
 
     private void collectBatchStatistics(ChannelView view) {
-        if (view.valuesPerChannel() < 2) {
-            throw new DL4JInvalidInputException("BatchNorm " + layerId() + ": estimating population statistics needs "
-                    + "more than one value per channel per batch, got input shape " + Arrays.toString(input.shape()));
-        }
         double[] mean = new double[view.channels()];
         double[] variance = new double[view.channels()];
         kernels.batchMeanAndVariance(view, mean, variance);
