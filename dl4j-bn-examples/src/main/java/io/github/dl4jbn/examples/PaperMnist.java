@@ -155,9 +155,7 @@ public class PaperMnist implements Callable<Integer> {
 
     /** Test accuracy on the full test set, and percentiles of the followed sigmoid's input over the probe images. */
     private static Point measure(MultiLayerNetwork net, int step, DataSet testSet, CovariateShiftMonitor monitor) {
-        INDArray predicted = net.output(testSet.getFeatures()).argMax(1);
-        INDArray actual = testSet.getLabels().argMax(1);
-        double accuracy = predicted.eq(actual).castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT).meanNumber().doubleValue();
+        double accuracy = Training.accuracy(net, testSet);
         monitor.record(net, step);
         List<CovariateShiftMonitor.Record> records = monitor.records();
         CovariateShiftMonitor.Record r = records.get(records.size() - 1);
@@ -195,14 +193,13 @@ public class PaperMnist implements Callable<Integer> {
         StringBuilder md = new StringBuilder();
         md.append("# paper-mnist report\n\n");
         md.append(String.format(Locale.ROOT, "Network 784-100-100-100-10, sigmoid, SGD lr %s, batch %d, weights N(0, %s), seed %d, "
-                        + "%d steps per variant, test accuracy on all 10,000 test images every %d steps. Machine: %d cores, %s %s, Java %s.%n%n",
-                learningRate, batch, initStd, seed, steps, every, Runtime.getRuntime().availableProcessors(),
-                System.getProperty("os.name"), System.getProperty("os.arch"), System.getProperty("java.version")));
+                        + "%d steps per variant, test accuracy on all 10,000 test images every %d steps. %s%n%n",
+                learningRate, batch, initStd, seed, steps, every, Training.machine()));
         md.append("| variant | steps to 90% | steps to 95% | steps to 97% | final test accuracy | training time | steps/s |\n");
         md.append("|---|---:|---:|---:|---:|---:|---:|\n");
         for (Run r : runs.values()) {
             md.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %.4f | %s | %.0f |%n", r.variant().label(),
-                    reached(r.stepsTo(0.90)), reached(r.stepsTo(0.95)), reached(r.stepsTo(0.97)), r.finalAccuracy(),
+                    Training.reached(r.stepsTo(0.90)), Training.reached(r.stepsTo(0.95)), Training.reached(r.stepsTo(0.97)), r.finalAccuracy(),
                     duration(r.trainSeconds()), r.stepsPerSecond(steps)));
         }
         md.append("\nSteps are measured at the evaluation points, so each is exact to within ").append(every).append(" steps.\n\n");
@@ -213,7 +210,7 @@ public class PaperMnist implements Callable<Integer> {
             int b95 = ours.stepsTo(0.95);
             md.append("## The paper's claims, checked\n\n");
             md.append(String.format(Locale.ROOT, "- BatchNorm reaches 95%% in %s steps, the unnormalized network in %s: %s.%n",
-                    reached(b95), reached(n95), b95 > 0 && (n95 < 0 || 2 * b95 <= n95) ? "at most half, as claimed" : "NOT at most half"));
+                    Training.reached(b95), Training.reached(n95), b95 > 0 && (n95 < 0 || 2 * b95 <= n95) ? "at most half, as claimed" : "NOT at most half"));
             md.append(String.format(Locale.ROOT, "- Final accuracy %.4f with BatchNorm against %.4f without: %s.%n",
                     ours.finalAccuracy(), none.finalAccuracy(), ours.finalAccuracy() > none.finalAccuracy() ? "higher, as claimed" : "NOT higher"));
             md.append(String.format(Locale.ROOT, "- Spread of the median sigmoid input over training (max - min after the first measurement): "
@@ -229,10 +226,6 @@ public class PaperMnist implements Callable<Integer> {
     private static double drift(Run r) {
         return r.points().stream().skip(1).mapToDouble(Point::p50).max().orElse(0)
                 - r.points().stream().skip(1).mapToDouble(Point::p50).min().orElse(0);
-    }
-
-    private static String reached(int step) {
-        return step < 0 ? "not reached" : String.format(Locale.ROOT, "%,d", step);
     }
 
     private static String duration(double seconds) {
