@@ -50,11 +50,7 @@ public final class PopulationStatistics {
      * @return the number of batches averaged per layer
      */
     public static long estimate(MultiLayerNetwork net, DataSetIterator training) {
-        List<BatchNormLayer> layers = new ArrayList<>();
-        for (Layer l : net.getLayers()) {
-            addIfBatchNorm(l, layers);
-        }
-        return run(layers, training::reset, step -> {
+        return run(layers(net), training::reset, step -> {
             while (training.hasNext()) {
                 DataSet d = training.next();
                 net.output(d.getFeatures(), false, d.getFeaturesMaskArray(), null);
@@ -71,7 +67,7 @@ public final class PopulationStatistics {
      * @return the number of batches averaged per layer
      */
     public static long estimate(ComputationGraph graph, DataSetIterator training) {
-        return run(graphLayers(graph), training::reset, step -> {
+        return run(layers(graph), training::reset, step -> {
             while (training.hasNext()) {
                 graph.output(training.next().getFeatures());
                 step.accept(null);
@@ -87,7 +83,7 @@ public final class PopulationStatistics {
      * @return the number of batches averaged per layer
      */
     public static long estimate(ComputationGraph graph, MultiDataSetIterator training) {
-        return run(graphLayers(graph), training::reset, step -> {
+        return run(layers(graph), training::reset, step -> {
             while (training.hasNext()) {
                 MultiDataSet d = training.next();
                 graph.output(false, d.getFeatures(), d.getFeaturesMaskArrays());
@@ -96,7 +92,28 @@ public final class PopulationStatistics {
         });
     }
 
-    private static List<BatchNormLayer> graphLayers(ComputationGraph graph) {
+    /**
+     * The BatchNorm layers of a network (frozen ones included), in the order {@code estimate} visits them.
+     *
+     * @param net a network
+     * @return its BatchNorm layers in network order
+     */
+    public static List<BatchNormLayer> layers(MultiLayerNetwork net) {
+        List<BatchNormLayer> layers = new ArrayList<>();
+        for (Layer l : net.getLayers()) {
+            addIfBatchNorm(l, layers);
+        }
+        return layers;
+    }
+
+    /**
+     * The BatchNorm layers of a graph (frozen ones included), in topological order, the order {@code estimate}
+     * visits them.
+     *
+     * @param graph a graph
+     * @return its BatchNorm layers in topological order
+     */
+    public static List<BatchNormLayer> layers(ComputationGraph graph) {
         List<BatchNormLayer> layers = new ArrayList<>();
         for (int index : graph.topologicalSortOrder()) {
             if (graph.getVertices()[index].hasLayer()) {

@@ -46,12 +46,19 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
 
     /**
      * Algorithm 2, lines 9-10, accumulated over the inference forwards of one pass: the plain average of the
-     * batch means, and of the unbiased batch variances {@code m/(m-1) var_B}.
+     * batch means, and of the unbiased batch variances {@code m/(m-1) var_B}. Serializable and mergeable, so that
+     * partial averages collected on different machines (one per Spark partition, say) combine into the average
+     * over all their batches.
      */
-    public static final class PopulationAverage {
+    public static final class PopulationAverage implements java.io.Serializable {
+        private static final long serialVersionUID = 1L;
         private double[] meanSum;
         private double[] varianceSum;
         private long batches;
+
+        /** An empty average: no batches yet. */
+        public PopulationAverage() {
+        }
 
         /** @return the number of batches seen */
         public long batches() {
@@ -66,6 +73,32 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         /** @return E_B[m/(m-1) var_B], per channel */
         public double[] variance() {
             return divide(varianceSum);
+        }
+
+        /**
+         * Adds another partial average's batches to this one: afterwards this is the average over both sets.
+         *
+         * @param other batches collected elsewhere for the same layer
+         * @return this
+         */
+        public PopulationAverage merge(PopulationAverage other) {
+            if (other.batches == 0) {
+                return this;
+            }
+            if (meanSum == null) {
+                meanSum = new double[other.meanSum.length];
+                varianceSum = new double[other.meanSum.length];
+            }
+            if (other.meanSum.length != meanSum.length) {
+                throw new IllegalArgumentException("PopulationAverage: cannot merge " + other.meanSum.length
+                        + " channels into " + meanSum.length);
+            }
+            for (int c = 0; c < meanSum.length; c++) {
+                meanSum[c] += other.meanSum[c];
+                varianceSum[c] += other.varianceSum[c];
+            }
+            batches += other.batches;
+            return this;
         }
 
         private double[] divide(double[] sums) {
@@ -254,13 +287,30 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         PopulationAverage collected = populationAverage;
         populationAverage = null;
         if (store && collected != null && collected.batches() > 0) {
-            HostArrays.writeValues(collected.mean(), getParam(BatchNormParamInitializer.MEAN));
-            HostArrays.writeValues(collected.variance(), getParam(BatchNormParamInitializer.VAR));
-            if (layerConf().isCumulativeAverage()) {
-                HostArrays.writeValues(new double[]{collected.batches()}, getParam(BatchNormParamInitializer.BATCH_COUNT));
-            }
+            storePopulationAverage(collected);
         }
         return collected;
+    }
+
+    /**
+     * Stores E_B[mu_B] as the running mean, E_B[m/(m-1) var_B] as the running variance and the batch count (with
+     * the cumulative average): Algorithm 2, lines 9-10. For averages collected elsewhere and merged.
+     *
+     * @param average at least one batch, with this layer's channel count
+     * @throws IllegalArgumentException if the average is empty or has another channel count; nothing is written
+     */
+    public void storePopulationAverage(PopulationAverage average) {
+        long channels = getParam(BatchNormParamInitializer.MEAN).length();
+        if (average.batches() == 0 || average.mean().length != channels) {
+            throw new IllegalArgumentException("BatchNorm " + layerId() + ": expected a population average over at least one batch of "
+                    + channels + " channels, got " + average.batches() + " batches"
+                    + (average.batches() == 0 ? "" : " of " + average.mean().length + " channels"));
+        }
+        HostArrays.writeValues(average.mean(), getParam(BatchNormParamInitializer.MEAN));
+        HostArrays.writeValues(average.variance(), getParam(BatchNormParamInitializer.VAR));
+        if (layerConf().isCumulativeAverage()) {
+            HostArrays.writeValues(new double[]{average.batches()}, getParam(BatchNormParamInitializer.BATCH_COUNT));
+        }
     }
 
     /** Algorithm 2, line 10 (or its moving-average form), with the batch variance made unbiased if configured. */

@@ -4,7 +4,9 @@ import io.github.dl4jbn.BatchNormConversion;
 import io.github.dl4jbn.CovariateShiftMonitor;
 import io.github.dl4jbn.InferenceFolding;
 import io.github.dl4jbn.PopulationStatistics;
+import io.github.dl4jbn.Nets;
 import io.github.dl4jbn.conf.BatchNorm;
+import io.github.dl4jbn.layers.BatchNormLayer;
 import org.deeplearning4j.datasets.iterator.utilty.ListDataSetIterator;
 import org.deeplearning4j.nn.conf.CNN2DFormat;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
@@ -36,6 +38,7 @@ import java.util.List;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -119,6 +122,41 @@ class BeyondBuiltInTest {
         }
         assertEquals(gamma1, net.getLayer(1).getParam("gamma"));
         assertEquals(gamma4, net.getLayer(4).getParam("gamma"));
+    }
+
+    @Test
+    void partialPopulationAveragesMergeIntoTheAverageOverAllBatches() throws Exception {
+        MultiLayerNetwork net = denseNet(DataType.DOUBLE);
+        List<DataSet> data = batches(new long[]{8, 4}, 5, 3, DataType.DOUBLE);
+        MultiLayerNetwork whole = net.clone();
+        PopulationStatistics.estimate(whole, new ListDataSetIterator<>(data, 1));
+        // two "machines" collect the first BatchNorm's batches 0-2 and 3-4; one average crosses Java serialization
+        BatchNormLayer.PopulationAverage[] parts = new BatchNormLayer.PopulationAverage[2];
+        for (int part = 0; part < 2; part++) {
+            MultiLayerNetwork machine = net.clone();
+            BatchNormLayer bn = PopulationStatistics.layers(machine).get(0);
+            bn.startPopulationAverage();
+            for (DataSet d : part == 0 ? data.subList(0, 3) : data.subList(3, 5)) {
+                machine.output(d.getFeatures(), false);
+            }
+            parts[part] = bn.finishPopulationAverage(false);
+        }
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        try (java.io.ObjectOutputStream out = new java.io.ObjectOutputStream(bytes)) {
+            out.writeObject(parts[1]);
+        }
+        BatchNormLayer.PopulationAverage shipped;
+        try (java.io.ObjectInputStream in = new java.io.ObjectInputStream(new java.io.ByteArrayInputStream(bytes.toByteArray()))) {
+            shipped = (BatchNormLayer.PopulationAverage) in.readObject();
+        }
+        BatchNormLayer target = PopulationStatistics.layers(net).get(0);
+        INDArray untouched = target.params().dup();
+        assertThrows(IllegalArgumentException.class, () -> target.storePopulationAverage(new BatchNormLayer.PopulationAverage()));
+        assertEquals(untouched, target.params(), "a refused store writes nothing");
+        target.storePopulationAverage(parts[0].merge(shipped));
+        assertEquals(5, parts[0].batches());
+        Nets.assertClose(whole.getLayer(1).getParam("mean").data().asDouble(), target.getParam("mean").data().asDouble(), 1e-13, 1e-15, "mean");
+        Nets.assertClose(whole.getLayer(1).getParam("var").data().asDouble(), target.getParam("var").data().asDouble(), 1e-13, 1e-15, "var");
     }
 
     @Test
