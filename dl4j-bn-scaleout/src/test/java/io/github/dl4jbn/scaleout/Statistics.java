@@ -1,6 +1,5 @@
 package io.github.dl4jbn.scaleout;
 
-import io.github.dl4jbn.BatchNormConversion;
 import io.github.dl4jbn.PopulationStatistics;
 import io.github.dl4jbn.layers.BatchNormLayer;
 import io.github.dl4jbn.params.BatchNormParamInitializer;
@@ -42,14 +41,10 @@ final class Statistics {
     /**
      * Algorithm 2's population statistics of the trained network itself, computed on a copy with
      * {@link PopulationStatistics#estimate} over every training batch: the reference running statistics should
-     * approach. For DL4J's layer the copy's layers are converted first.
+     * approach.
      */
     static Statistics population(MultiLayerNetwork net, List<DataSet> training) {
-        boolean builtIn = false;
-        for (Layer l : net.getLayers()) {
-            builtIn |= l instanceof org.deeplearning4j.nn.layers.normalization.BatchNormalization;
-        }
-        MultiLayerNetwork copy = builtIn ? BatchNormConversion.toOurs(net) : net.clone();
+        MultiLayerNetwork copy = net.clone();
         PopulationStatistics.estimate(copy, new ExistingDataSetIterator(training));
         return of(copy);
     }
