@@ -18,6 +18,7 @@ import org.nd4j.linalg.api.memory.enums.LearningPolicy;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.DynamicCustomOp;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.ops.transforms.Transforms;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -37,7 +38,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * One Batch Normalization step, FLOAT, for each shape, mode and contender in the same run: this project's
  * layer, DL4J's built-in layer (both through the DL4J layer API inside workspaces, as during training),
- * ND4J's fused batchnorm / batchnorm_bp ops on preallocated arrays, and a plain copy of the tensor
+ * ND4J's fused batchnorm / batchnorm_bp ops on preallocated arrays, PyTorch's CPU batch_norm through DJL
+ * ({@link TorchBatchNorm}, checked against the reference before it is timed), and a plain copy of the tensor
  * ({@code INDArray.assign}) as the memory reference.
  */
 @State(Scope.Thread)
@@ -51,7 +53,7 @@ public class BatchNormBenchmark {
     @Param({"FF_60x100", "FF_256x1024", "NCHW_32x64x32x32", "NHWC_32x32x32x64", "NCW_32x128x50"})
     public String shape;
 
-    @Param({"ours", "builtin", "nd4j", "copy"})
+    @Param({"ours", "builtin", "nd4j", "pytorch", "copy"})
     public String contender;
 
     private static final WorkspaceConfiguration WS = WorkspaceConfiguration.builder()
@@ -71,6 +73,7 @@ public class BatchNormBenchmark {
     private INDArray dbeta;
     private int[] reduceDims;
     private int channelAxis;
+    private TorchBatchNorm torch;
 
     /** Shape, InputType and channel axis of a case name. */
     static InputType inputType(String shape) {
@@ -138,10 +141,36 @@ public class BatchNormBenchmark {
             net.initGradientsView();
             layer = net.getLayer(0);
         }
+        if (contender.equals("pytorch")) {
+            torch = new TorchBatchNorm(d, channelAxis == 3, x.data().asFloat(), dy.data().asFloat());
+            checkTorchComputesTheSame();
+        }
+    }
+
+    /** Refuses to time PyTorch unless its training output is the normalized input, computed here by ND4J. */
+    private void checkTorchComputesTheSame() {
+        INDArray mu = x.mean(reduceDims);
+        INDArray sd = Transforms.sqrt(x.var(false, reduceDims).addi(1e-5), false);
+        INDArray expected = x.sub(mu.reshape(broadcastShape())).divi(sd.reshape(broadcastShape()));
+        INDArray actual = Nd4j.createFromArray(torch.trainingOutput()).reshape(x.shape());
+        double worst = Transforms.abs(actual.sub(expected), false).maxNumber().doubleValue();
+        if (worst > 1e-3) {
+            throw new IllegalStateException("PyTorch's batch_norm differs from the reference by " + worst);
+        }
+    }
+
+    private long[] broadcastShape() {
+        long[] b = new long[x.rank()];
+        java.util.Arrays.fill(b, 1);
+        b[channelAxis] = x.size(channelAxis);
+        return b;
     }
 
     @TearDown(Level.Trial)
     public void tearDown() {
+        if (torch != null) {
+            torch.close();
+        }
         Nd4j.getWorkspaceManager().destroyAllWorkspacesForCurrentThread();
     }
 
@@ -156,6 +185,8 @@ public class BatchNormBenchmark {
         switch (contender) {
             case "copy":
                 return out.assign(x);
+            case "pytorch":
+                return torch.trainingForward();
             case "nd4j":
                 Nd4j.exec(forwardOp(x.mean(reduceDims), x.var(false, reduceDims)));
                 return out;
@@ -173,6 +204,8 @@ public class BatchNormBenchmark {
         switch (contender) {
             case "copy":
                 return out.assign(x);
+            case "pytorch":
+                return torch.trainingForwardBackward();
             case "nd4j": {
                 INDArray m = x.mean(reduceDims);
                 INDArray v = x.var(false, reduceDims);
@@ -198,6 +231,8 @@ public class BatchNormBenchmark {
         switch (contender) {
             case "copy":
                 return out.assign(x);
+            case "pytorch":
+                return torch.inference();
             case "nd4j":
                 Nd4j.exec(forwardOp(mean, var));
                 return out;

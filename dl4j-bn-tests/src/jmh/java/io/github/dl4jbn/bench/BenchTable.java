@@ -38,17 +38,19 @@ public final class BenchTable {
             rows.computeIfAbsent(f.get(shape) + " " + mode, k -> new LinkedHashMap<>())
                     .put(f.get(contender), Double.parseDouble(f.get(score)));
         }
-        System.out.println("| shape | mode | ours (us) | built-in (us) | ND4J ops (us) | copy (us) | built-in / ours | ND4J / ours | ours / memory bound |");
-        System.out.println("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        System.out.println("| shape | mode | ours (us) | built-in (us) | ND4J ops (us) | PyTorch (us) | copy (us) | built-in / ours | ND4J / ours | ours / PyTorch | ours / memory bound |");
+        System.out.println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for (Map.Entry<String, Map<String, Double>> e : rows.entrySet()) {
             String[] key = e.getKey().split(" ");
             Map<String, Double> t = e.getValue();
             double bytes = key[1].equals("inference") ? 8 : key[1].equals("trainingForward") ? 12 : 32;
             double bound = t.getOrDefault("copy", Double.NaN) * bytes / 8;
             double ours = t.getOrDefault("ours", Double.NaN);
-            System.out.printf(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", key[0], key[1],
-                    num(ours, "%.1f"), num(t.get("builtin"), "%.1f"), num(t.get("nd4j"), "%.1f"), num(t.get("copy"), "%.1f"),
-                    ratio(t.get("builtin"), ours), ratio(t.get("nd4j"), ours), num(ours / bound, "%.2f"));
+            Double torch = t.get("pytorch");
+            System.out.printf(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", key[0], key[1],
+                    num(ours, "%.1f"), num(t.get("builtin"), "%.1f"), num(t.get("nd4j"), "%.1f"), num(torch, "%.1f"),
+                    num(t.get("copy"), "%.1f"), ratio(t.get("builtin"), ours), ratio(t.get("nd4j"), ours),
+                    torch == null ? "n/a" : num(ours / torch, "%.2f"), num(ours / bound, "%.2f"));
         }
     }
 
