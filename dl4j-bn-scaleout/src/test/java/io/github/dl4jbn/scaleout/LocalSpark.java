@@ -5,6 +5,7 @@ import org.apache.spark.api.java.JavaSparkContext;
 import org.deeplearning4j.spark.api.Repartitioner;
 import org.deeplearning4j.spark.impl.repartitioner.DefaultRepartitioner;
 import org.nd4j.parameterserver.distributed.conf.VoidConfiguration;
+import org.nd4j.parameterserver.distributed.v2.ModelParameterServer;
 
 /** Spark in local[2] and DL4J's parameter server, both bound to loopback only. */
 final class LocalSpark {
@@ -27,6 +28,14 @@ final class LocalSpark {
      */
     static Repartitioner onePartitionPerCore() {
         return new DefaultRepartitioner(2);
+    }
+
+    /**
+     * Stops DL4J's parameter server and with it the embedded Aeron media driver, whose directory in /dev/shm
+     * goes with it (-Daeron.dir.delete.on.shutdown); left to the JVM's shutdown hooks it was sometimes left behind.
+     */
+    static void stopParameterServer() {
+        ModelParameterServer.getInstance().shutdown();
     }
 
     /** Gradient sharing's transport (Aeron, UDP) on loopback. */

@@ -34,6 +34,8 @@ class SparkSharedTrainingBuiltInTest {
                             + " variance error %.3f, accuracy %.4f%n", running.meanError(data, 0), running.varError(data, 0),
                     Experiment.accuracy(trained));
             assertTrue(running.meanError(data, 0) > 5 * Experiment.MEAN_BOUND_SD, "built-in mean error");
+        } finally {
+            LocalSpark.stopParameterServer();   // runs after the context is closed
         }
     }
 }

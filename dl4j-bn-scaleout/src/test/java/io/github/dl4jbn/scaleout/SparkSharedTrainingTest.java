@@ -47,6 +47,8 @@ class SparkSharedTrainingTest {
             SparkPopulationStatistics.estimate(spark, training);
             Experiment.assertStatisticsRight("Spark SharedTrainingMaster + population pass", spark.getNetwork());
             Experiment.assertAccuracyMatches("Spark SharedTrainingMaster + population pass", spark.getNetwork(), single);
+        } finally {
+            LocalSpark.stopParameterServer();   // runs after the context is closed
         }
     }
 }
