@@ -6,7 +6,8 @@ import io.github.dl4jbn.kernels.FloatBatchNormKernels;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
-import java.nio.FloatBuffer;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 /**
  * Kernel calls for one data type: FLOAT networks run {@link FloatBatchNormKernels} directly on ND4J's buffers
@@ -35,47 +36,57 @@ abstract class HostKernels {
     abstract void backward(ChannelView view, double[] mean, double[] invStd, double[] gamma, boolean throughBatchStatistics,
                            INDArray dx, double[] dgamma, double[] dbeta);
 
-    /** FLOAT: the float kernels stream straight between ND4J's off-heap buffers, through cache-sized heap chunks. */
+    /**
+     * FLOAT: the float kernels work straight on ND4J's off-heap buffers (their NIO views), with the fastest
+     * implementation this JVM runs ({@link FloatBatchNormKernels#best()}).
+     */
     static final class Floats extends HostKernels {
+        private final FloatBatchNormKernels kernels = FloatBatchNormKernels.best();
         private INDArray xArray;        // kept so a densified copy lives as long as its buffer view
         private INDArray dyArray;
-        private FloatBuffer x;
-        private FloatBuffer dy;
 
         @Override
         void loadInput(INDArray array) {
             xArray = HostArrays.dense(array, DataType.FLOAT);
-            x = xArray.data().asNioFloat();
         }
 
         @Override
         void loadGradient(INDArray array) {
             dyArray = HostArrays.dense(array, DataType.FLOAT);
-            dy = dyArray.data().asNioFloat();
         }
 
         @Override
         void batchMeanAndVariance(ChannelView view, double[] mean, double[] var) {
-            FloatBatchNormKernels.batchMeanAndVariance(x, view, mean, var);
+            kernels.batchMeanAndVariance(bytes(xArray), base(xArray), view, mean, var);
         }
 
         @Override
         void normalize(ChannelView view, double[] mean, double[] invStd, double[] gamma, double[] beta, INDArray to) {
-            FloatBatchNormKernels.normalize(x, view, mean, invStd, gamma, beta, writable(to));
+            kernels.normalize(bytes(xArray), base(xArray), view, mean, invStd, gamma, beta, bytes(writable(to)), base(to));
         }
 
         @Override
         void backward(ChannelView view, double[] mean, double[] invStd, double[] gamma, boolean through,
                       INDArray dx, double[] dgamma, double[] dbeta) {
-            FloatBatchNormKernels.backward(x, dy, view, mean, invStd, gamma, through, writable(dx), dgamma, dbeta);
+            kernels.backward(bytes(xArray), base(xArray), bytes(dyArray), base(dyArray), view, mean, invStd, gamma,
+                    through, bytes(writable(dx)), base(dx), dgamma, dbeta);
         }
 
-        /** The output arrays are fresh dense workspace arrays, so their NIO view is the array itself. */
-        private static FloatBuffer writable(INDArray to) {
+        /** The whole data buffer, native order; the array starts at element {@link #base}. */
+        private static ByteBuffer bytes(INDArray dense) {
+            return dense.data().asNio().order(ByteOrder.nativeOrder());
+        }
+
+        private static int base(INDArray dense) {
+            return Math.toIntExact(dense.data().offset());
+        }
+
+        /** The output arrays are fresh dense workspace arrays, written in place. */
+        private static INDArray writable(INDArray to) {
             if (to.dataType() != DataType.FLOAT || !HostArrays.isDenseRowMajor(to)) {
                 throw new IllegalStateException("expected a dense FLOAT output array, got " + to.shapeInfoToString());
             }
-            return to.data().asNioFloat();
+            return to;
         }
     }
 

@@ -1,30 +1,74 @@
 package io.github.dl4jbn.kernels;
 
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
-import java.nio.FloatBuffer;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Random;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 
 /**
- * The float kernels against the double kernels (themselves checked against the paper's reference in
+ * Both float kernel implementations (heap chunks, JDK Vector API) against the double kernels (themselves checked against the paper's reference in
  * BatchNormLayerTest) on the same float inputs: channels-first and channels-last views, tensors small enough
  * for one thread and large enough to be split, and a large mean with a small spread.
  */
 class FloatKernelsTest {
 
-    @ParameterizedTest(name = "[{0}, {1}, {2}] mean {3} std {4}")
-    @CsvSource({
-            "6, 5, 1, 0, 1",            // FF, one thread
-            "4, 3, 7, 2, 3",            // NCW, one thread
-            "64, 16, 640, -1, 2",       // NCHW, split over two threads
-            "40000, 16, 1, 3, 0.5",     // NHWC (channels-last), split
-            "5000, 3, 1, 10000, 0.01",  // large mean, small spread, channels-last, split over flush blocks
-            "2, 3, 40000, 10000, 0.01"  // large mean, small spread, long channels-first rows
-    })
-    void floatKernelsMatchTheDoubleKernels(int outer, int channels, int inner, double mean, double std) {
+    /** Both implementations, whichever the JVM picks: the Vector API one needs --add-modules (set by the build). */
+    static List<FloatBatchNormKernels> implementations() {
+        assertNotNull(FloatBatchNormKernels.VECTOR, "the build runs the tests with --add-modules jdk.incubator.vector");
+        return List.of(FloatBatchNormKernels.HEAP, FloatBatchNormKernels.VECTOR);
+    }
+
+    static Stream<Arguments> cases() {
+        String[] shapes = {
+                "6, 5, 1, 0, 1",            // FF, one thread
+                "4, 3, 7, 2, 3",            // NCW, one thread
+                "64, 16, 640, -1, 2",       // NCHW, split over two threads
+                "40000, 16, 1, 3, 0.5",     // NHWC (channels-last), split
+                "5000, 3, 1, 10000, 0.01",  // large mean, small spread, channels-last, split over flush blocks
+                "2, 3, 40000, 10000, 0.01", // large mean, small spread, long channels-first rows
+                "3, 37, 1, 1, 2",           // channel count not a multiple of any vector length
+                "3, 2, 45, 1, 2"            // plane length not a multiple of any vector length
+        };
+        List<Arguments> out = new ArrayList<>();
+        for (FloatBatchNormKernels k : implementations()) {
+            for (String shape : shapes) {
+                String[] f = shape.split(",\\s*");
+                out.add(Arguments.of(k, Integer.parseInt(f[0]), Integer.parseInt(f[1]), Integer.parseInt(f[2]),
+                        Double.parseDouble(f[3]), Double.parseDouble(f[4])));
+            }
+        }
+        return out.stream();
+    }
+
+    /** Floats in a direct native-order buffer, as ND4J holds them, after {@code base} values of padding. */
+    static ByteBuffer direct(float[] values, int base) {
+        ByteBuffer b = ByteBuffer.allocateDirect(4 * (base + values.length)).order(ByteOrder.nativeOrder());
+        for (int i = 0; i < values.length; i++) {
+            b.putFloat(4 * (base + i), values[i]);
+        }
+        return b;
+    }
+
+    static float[] read(ByteBuffer b, int base, int n) {
+        float[] out = new float[n];
+        for (int i = 0; i < n; i++) {
+            out[i] = b.getFloat(4 * (base + i));
+        }
+        return out;
+    }
+
+    @ParameterizedTest(name = "{0}: [{1}, {2}, {3}] mean {4} std {5}")
+    @MethodSource("cases")
+    void floatKernelsMatchTheDoubleKernels(FloatBatchNormKernels kernels, int outer, int channels, int inner, double mean, double std) {
         ChannelView view = new ChannelView(outer, channels, inner);
         Random r = new Random(outer * 31L + inner);
         float[] x = new float[view.size()];
@@ -44,7 +88,10 @@ class FloatKernelsTest {
         double[] meanF = new double[channels];
         double[] varF = new double[channels];
         BatchNormKernels.batchMeanAndVariance(xd, view, meanD, varD);
-        FloatBatchNormKernels.batchMeanAndVariance(FloatBuffer.wrap(x), view, meanF, varF);
+        int base = 3;                                              // arrays that start inside their buffer
+        ByteBuffer xb = direct(x, base);
+        ByteBuffer dyb = direct(dy, base);
+        kernels.batchMeanAndVariance(xb, base, view, meanF, varF);
         for (int c = 0; c < channels; c++) {
             assertEquals(meanD[c], meanF[c], 1e-6 * Math.sqrt(varD[c]) + 1e-7 * Math.abs(meanD[c]), "mean " + c);
             assertEquals(varD[c], varF[c], 1e-5 * varD[c], "var " + c);
@@ -58,21 +105,23 @@ class FloatKernelsTest {
         double[] invStd = new double[channels];
         BatchNormKernels.inverseStd(varD, 1e-5, invStd, channels);
         double[] yd = new double[x.length];
-        float[] yf = new float[x.length];
         BatchNormKernels.normalize(xd, view, meanD, invStd, gamma, beta, yd);
-        FloatBatchNormKernels.normalize(FloatBuffer.wrap(x), view, meanD, invStd, gamma, beta, FloatBuffer.wrap(yf));
+        ByteBuffer yb = direct(new float[x.length], 0);
+        kernels.normalize(xb, base, view, meanD, invStd, gamma, beta, yb, 0);
+        float[] yf = read(yb, 0, x.length);
         for (int i = 0; i < x.length; i++) {
             assertEquals(yd[i], yf[i], 1e-5 * (1 + Math.abs(yd[i])), "y " + i);
         }
         for (boolean through : new boolean[]{true, false}) {
             double[] dxd = new double[x.length];
-            float[] dxf = new float[x.length];
             double[] dgD = new double[channels];
             double[] dbD = new double[channels];
             double[] dgF = new double[channels];
             double[] dbF = new double[channels];
             BatchNormKernels.backward(xd, dyd, view, meanD, invStd, gamma, through, dxd, dgD, dbD);
-            FloatBatchNormKernels.backward(FloatBuffer.wrap(x), FloatBuffer.wrap(dy), view, meanD, invStd, gamma, through, FloatBuffer.wrap(dxf), dgF, dbF);
+            ByteBuffer dxb = direct(new float[x.length], 1);
+            kernels.backward(xb, base, dyb, base, view, meanD, invStd, gamma, through, dxb, 1, dgF, dbF);
+            float[] dxf = read(dxb, 1, x.length);
             int m = view.valuesPerChannel();
             for (int c = 0; c < channels; c++) {
                 assertEquals(dbD[c], dbF[c], 1e-5 * Math.sqrt(m), "dbeta " + c);

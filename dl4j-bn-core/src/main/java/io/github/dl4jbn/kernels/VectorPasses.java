@@ -1,0 +1,238 @@
+package io.github.dl4jbn.kernels;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+import static io.github.dl4jbn.kernels.FloatBatchNormKernels.overRows;
+
+/**
+ * The float passes with the JDK Vector API, reading and writing the buffers themselves (no heap round trip).
+ * Channels-first planes run one channel's coefficients broadcast along the plane; channels-last rows run
+ * per-channel coefficient and accumulator arrays, a vector of channels at a time. Loaded only when the JVM
+ * has jdk.incubator.vector (see {@link FloatBatchNormKernels#best()}).
+ */
+final class VectorPasses implements FloatPasses {
+
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+    /** Values of one channels-first plane accumulated in float before flushing into double. */
+    private static final int FLUSH_VALUES = 1024;
+    /** Rows of a channels-last tensor accumulated in float before flushing into double. */
+    private static final int FLUSH_ROWS = 128;
+
+    /** Public for the reflective load in {@link FloatBatchNormKernels}. */
+    public VectorPasses() {
+    }
+
+    @Override
+    public FloatBatchNormKernels.Sums shiftedSums(ByteBuffer x, int base, ChannelView view, float[] shift) {
+        int channels = view.channels();
+        int inner = view.inner();
+        return overRows(view, (from, to, out) -> {
+            if (inner == 1) {
+                rowShiftedSums(x, base, channels, from, to, shift, out);
+            } else {
+                for (int p = from; p < to; p++) {
+                    planeShiftedSums(x, 4 * (base + p * inner), inner, shift[p % channels], p % channels, out);
+                }
+            }
+        });
+    }
+
+    @Override
+    public FloatBatchNormKernels.Sums gradientSums(ByteBuffer x, int xBase, ByteBuffer dy, int dyBase,
+                                                   ChannelView view, float[] center) {
+        int channels = view.channels();
+        int inner = view.inner();
+        return overRows(view, (from, to, out) -> {
+            if (inner == 1) {
+                rowGradientSums(x, xBase, dy, dyBase, channels, from, to, center, out);
+            } else {
+                for (int p = from; p < to; p++) {
+                    planeGradientSums(x, 4 * (xBase + p * inner), dy, 4 * (dyBase + p * inner), inner,
+                            center[p % channels], p % channels, out);
+                }
+            }
+        });
+    }
+
+    // The sum loops are written out per pass: vectors must stay in locals of one method for C2 to keep them in
+    // registers (stored in arrays or passed through an interface they are boxed, and run several times slower).
+
+    /** sum(x - k) and sum((x - k)^2) over one channels-first plane, in float blocks flushed into double. */
+    private static void planeShiftedSums(ByteBuffer x, int off, int inner, float k, int c, FloatBatchNormKernels.Sums out) {
+        FloatVector kv = FloatVector.broadcast(S, k);
+        for (int i0 = 0; i0 < inner; i0 += FLUSH_VALUES) {
+            int i1 = Math.min(inner, i0 + FLUSH_VALUES);
+            FloatVector s1 = FloatVector.zero(S);
+            FloatVector s2 = FloatVector.zero(S);
+            float t1 = 0;
+            float t2 = 0;
+            int i = i0;
+            for (int bound = i0 + S.loopBound(i1 - i0); i < bound; i += S.length()) {
+                FloatVector d = FloatVector.fromByteBuffer(S, x, off + 4 * i, NATIVE).sub(kv);
+                s1 = s1.add(d);
+                s2 = d.fma(d, s2);
+            }
+            for (; i < i1; i++) {
+                float d = x.getFloat(off + 4 * i) - k;
+                t1 += d;
+                t2 += d * d;
+            }
+            out.a[c] += s1.reduceLanes(VectorOperators.ADD) + t1;
+            out.b[c] += s2.reduceLanes(VectorOperators.ADD) + t2;
+        }
+    }
+
+    /** sum(dy) and sum(dy * (x - k)) over one channels-first plane. */
+    private static void planeGradientSums(ByteBuffer x, int xOff, ByteBuffer dy, int dyOff, int inner, float k, int c,
+                                          FloatBatchNormKernels.Sums out) {
+        FloatVector kv = FloatVector.broadcast(S, k);
+        for (int i0 = 0; i0 < inner; i0 += FLUSH_VALUES) {
+            int i1 = Math.min(inner, i0 + FLUSH_VALUES);
+            FloatVector s1 = FloatVector.zero(S);
+            FloatVector s2 = FloatVector.zero(S);
+            float t1 = 0;
+            float t2 = 0;
+            int i = i0;
+            for (int bound = i0 + S.loopBound(i1 - i0); i < bound; i += S.length()) {
+                FloatVector g = FloatVector.fromByteBuffer(S, dy, dyOff + 4 * i, NATIVE);
+                FloatVector d = FloatVector.fromByteBuffer(S, x, xOff + 4 * i, NATIVE).sub(kv);
+                s1 = s1.add(g);
+                s2 = g.fma(d, s2);
+            }
+            for (; i < i1; i++) {
+                float g = dy.getFloat(dyOff + 4 * i);
+                t1 += g;
+                t2 += g * (x.getFloat(xOff + 4 * i) - k);
+            }
+            out.a[c] += s1.reduceLanes(VectorOperators.ADD) + t1;
+            out.b[c] += s2.reduceLanes(VectorOperators.ADD) + t2;
+        }
+    }
+
+    /** Channels-last rows [from, to): per-channel float accumulators, flushed into double every FLUSH_ROWS rows. */
+    private static void rowShiftedSums(ByteBuffer x, int base, int channels, int from, int to, float[] k,
+                                       FloatBatchNormKernels.Sums out) {
+        float[] s1 = new float[channels];
+        float[] s2 = new float[channels];
+        int vectorEnd = S.loopBound(channels);
+        for (int r = from; r < to; r++) {
+            int off = 4 * (base + r * channels);
+            int c = 0;
+            for (; c < vectorEnd; c += S.length()) {
+                FloatVector d = FloatVector.fromByteBuffer(S, x, off + 4 * c, NATIVE).sub(FloatVector.fromArray(S, k, c));
+                FloatVector.fromArray(S, s1, c).add(d).intoArray(s1, c);
+                d.fma(d, FloatVector.fromArray(S, s2, c)).intoArray(s2, c);
+            }
+            for (; c < channels; c++) {
+                float d = x.getFloat(off + 4 * c) - k[c];
+                s1[c] += d;
+                s2[c] += d * d;
+            }
+            if ((r - from + 1) % FLUSH_ROWS == 0 || r == to - 1) {
+                flush(s1, s2, out);
+            }
+        }
+    }
+
+    /** Channels-last rows [from, to) of sum(dy) and sum(dy * (x - k)). */
+    private static void rowGradientSums(ByteBuffer x, int xBase, ByteBuffer dy, int dyBase, int channels, int from,
+                                        int to, float[] k, FloatBatchNormKernels.Sums out) {
+        float[] s1 = new float[channels];
+        float[] s2 = new float[channels];
+        int vectorEnd = S.loopBound(channels);
+        for (int r = from; r < to; r++) {
+            int xOff = 4 * (xBase + r * channels);
+            int dyOff = 4 * (dyBase + r * channels);
+            int c = 0;
+            for (; c < vectorEnd; c += S.length()) {
+                FloatVector g = FloatVector.fromByteBuffer(S, dy, dyOff + 4 * c, NATIVE);
+                FloatVector d = FloatVector.fromByteBuffer(S, x, xOff + 4 * c, NATIVE).sub(FloatVector.fromArray(S, k, c));
+                FloatVector.fromArray(S, s1, c).add(g).intoArray(s1, c);
+                g.fma(d, FloatVector.fromArray(S, s2, c)).intoArray(s2, c);
+            }
+            for (; c < channels; c++) {
+                float g = dy.getFloat(dyOff + 4 * c);
+                s1[c] += g;
+                s2[c] += g * (x.getFloat(xOff + 4 * c) - k[c]);
+            }
+            if ((r - from + 1) % FLUSH_ROWS == 0 || r == to - 1) {
+                flush(s1, s2, out);
+            }
+        }
+    }
+
+    private static void flush(float[] s1, float[] s2, FloatBatchNormKernels.Sums out) {
+        for (int c = 0; c < s1.length; c++) {
+            out.a[c] += s1[c];
+            out.b[c] += s2[c];
+        }
+        java.util.Arrays.fill(s1, 0f);
+        java.util.Arrays.fill(s2, 0f);
+    }
+
+    @Override
+    public void affine(ByteBuffer u, int uBase, ByteBuffer v, int vBase, float[] a, float[] b, float[] k, float[] d,
+                       ChannelView view, ByteBuffer out, int outBase) {
+        int channels = view.channels();
+        int inner = view.inner();
+        overRows(view, (from, to, ignored) -> {
+            if (inner == 1) {
+                for (int r = from; r < to; r++) {
+                    affineRun(u, 4 * (uBase + r * channels), v, 4 * (vBase + r * channels), a, b, k, d, 0, 1,
+                            channels, out, 4 * (outBase + r * channels));
+                }
+            } else {
+                for (int p = from; p < to; p++) {
+                    affineRun(u, 4 * (uBase + p * inner), v, 4 * (vBase + p * inner), a, b, k, d, p % channels, 0,
+                            inner, out, 4 * (outBase + p * inner));
+                }
+            }
+        });
+    }
+
+    /**
+     * {@code n} consecutive values; coefficient index {@code c0 + i * stride}: stride 1 walks the channels of a
+     * channels-last row, stride 0 holds one channel along a channels-first plane.
+     */
+    private static void affineRun(ByteBuffer u, int uOff, ByteBuffer v, int vOff, float[] a, float[] b, float[] k,
+                                  float[] d, int c0, int stride, int n, ByteBuffer out, int outOff) {
+        int i = 0;
+        int bound = S.loopBound(n);
+        if (stride == 0) {
+            FloatVector av = FloatVector.broadcast(S, a[c0]);
+            FloatVector bv = FloatVector.broadcast(S, b[c0]);
+            FloatVector kv = FloatVector.broadcast(S, k[c0]);
+            FloatVector dv = FloatVector.broadcast(S, d[c0]);
+            for (; i < bound; i += S.length()) {
+                FloatVector y = FloatVector.fromByteBuffer(S, v, vOff + 4 * i, NATIVE).sub(kv).fma(bv, dv);
+                if (u != null) {
+                    y = FloatVector.fromByteBuffer(S, u, uOff + 4 * i, NATIVE).fma(av, y);
+                }
+                y.intoByteBuffer(out, outOff + 4 * i, NATIVE);
+            }
+        } else {
+            for (; i < bound; i += S.length()) {
+                FloatVector y = FloatVector.fromByteBuffer(S, v, vOff + 4 * i, NATIVE).sub(FloatVector.fromArray(S, k, i))
+                        .fma(FloatVector.fromArray(S, b, i), FloatVector.fromArray(S, d, i));
+                if (u != null) {
+                    y = FloatVector.fromByteBuffer(S, u, uOff + 4 * i, NATIVE).fma(FloatVector.fromArray(S, a, i), y);
+                }
+                y.intoByteBuffer(out, outOff + 4 * i, NATIVE);
+            }
+        }
+        for (; i < n; i++) {
+            int c = c0 + i * stride;
+            float y = b[c] * (v.getFloat(vOff + 4 * i) - k[c]) + d[c];
+            if (u != null) {
+                y += a[c] * u.getFloat(uOff + 4 * i);
+            }
+            out.putFloat(outOff + 4 * i, y);
+        }
+    }
+}
