@@ -124,17 +124,21 @@ public final class FloatBatchNormKernels {
         return view.inner() == 1 ? view.outer() : view.outer() * view.channels();
     }
 
-    /** Runs {@code rows} over every unit, in two halves when the tensor is large; returns the summed sums. */
+    /** Runs {@code rows} over every unit of a view, in two halves when the tensor is large; returns the sums. */
     static Sums overRows(ChannelView view, Rows rows) {
-        Sums first = new Sums(view.channels());
-        int outer = units(view);
-        if (view.size() < PARALLEL_THRESHOLD || outer < 2 || ForkJoinPool.getCommonPoolParallelism() < 1) {
-            rows.run(0, outer, first);
+        return overUnits(units(view), view.size(), view.channels(), rows);
+    }
+
+    /** Runs {@code rows} over units [0, units) of a tensor of {@code size} values, split in two when large. */
+    static Sums overUnits(int units, int size, int channels, Rows rows) {
+        Sums first = new Sums(channels);
+        if (size < PARALLEL_THRESHOLD || units < 2 || ForkJoinPool.getCommonPoolParallelism() < 1) {
+            rows.run(0, units, first);
             return first;
         }
-        int mid = outer / 2;
-        Sums second = new Sums(view.channels());
-        ForkJoinTask<?> other = ForkJoinPool.commonPool().submit(() -> rows.run(mid, outer, second));
+        int mid = units / 2;
+        Sums second = new Sums(channels);
+        ForkJoinTask<?> other = ForkJoinPool.commonPool().submit(() -> rows.run(mid, units, second));
         rows.run(0, mid, first);
         other.join();
         first.add(second);

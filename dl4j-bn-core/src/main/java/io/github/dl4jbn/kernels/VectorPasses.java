@@ -8,6 +8,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
 import static io.github.dl4jbn.kernels.FloatBatchNormKernels.overRows;
+import static io.github.dl4jbn.kernels.FloatBatchNormKernels.overUnits;
 
 /**
  * The float passes with the JDK Vector API, reading and writing the buffers themselves (no heap round trip).
@@ -23,6 +24,13 @@ final class VectorPasses implements FloatPasses {
     private static final int FLUSH_VALUES = 1024;
     /** Rows of a channels-last tensor accumulated in float before flushing into double. */
     private static final int FLUSH_ROWS = 128;
+    /**
+     * Channels-first planes shorter than this (NCW with short sequences) run as whole rows of C planes against
+     * per-element coefficients, so the vectors do not stop at every short plane.
+     */
+    private static final int SHORT_PLANE = 4 * S.length();
+    /** Longest row (C x inner values) run that way: its coefficient and accumulator arrays stay in cache. */
+    private static final int MAX_ROW = 1 << 14;
 
     /** Public for the reflective load in {@link FloatBatchNormKernels}. */
     public VectorPasses() {
@@ -32,13 +40,14 @@ final class VectorPasses implements FloatPasses {
     public FloatBatchNormKernels.Sums shiftedSums(ByteBuffer x, int base, ChannelView view, float[] shift) {
         int channels = view.channels();
         int inner = view.inner();
+        if (rowWise(view)) {
+            float[] k = expand(shift, inner);
+            return overUnits(view.outer(), view.size(), channels,
+                    (from, to, out) -> rowShiftedSums(x, base, k.length, inner, from, to, k, out));
+        }
         return overRows(view, (from, to, out) -> {
-            if (inner == 1) {
-                rowShiftedSums(x, base, channels, from, to, shift, out);
-            } else {
-                for (int p = from; p < to; p++) {
-                    planeShiftedSums(x, 4 * (base + p * inner), inner, shift[p % channels], p % channels, out);
-                }
+            for (int p = from; p < to; p++) {
+                planeShiftedSums(x, 4 * (base + p * inner), inner, shift[p % channels], p % channels, out);
             }
         });
     }
@@ -48,14 +57,15 @@ final class VectorPasses implements FloatPasses {
                                                    ChannelView view, float[] center) {
         int channels = view.channels();
         int inner = view.inner();
+        if (rowWise(view)) {
+            float[] k = expand(center, inner);
+            return overUnits(view.outer(), view.size(), channels,
+                    (from, to, out) -> rowGradientSums(x, xBase, dy, dyBase, k.length, inner, from, to, k, out));
+        }
         return overRows(view, (from, to, out) -> {
-            if (inner == 1) {
-                rowGradientSums(x, xBase, dy, dyBase, channels, from, to, center, out);
-            } else {
-                for (int p = from; p < to; p++) {
-                    planeGradientSums(x, 4 * (xBase + p * inner), dy, 4 * (dyBase + p * inner), inner,
-                            center[p % channels], p % channels, out);
-                }
+            for (int p = from; p < to; p++) {
+                planeGradientSums(x, 4 * (xBase + p * inner), dy, 4 * (dyBase + p * inner), inner,
+                        center[p % channels], p % channels, out);
             }
         });
     }
@@ -115,8 +125,28 @@ final class VectorPasses implements FloatPasses {
         }
     }
 
-    /** Channels-last rows [from, to): per-channel float accumulators, flushed into double every FLUSH_ROWS rows. */
-    private static void rowShiftedSums(ByteBuffer x, int base, int channels, int from, int to, float[] k,
+    /** Whether a view runs row by row: channels-last, or channels-first with short planes. */
+    private static boolean rowWise(ChannelView view) {
+        return view.inner() == 1 || (view.inner() < SHORT_PLANE && view.channels() * view.inner() <= MAX_ROW);
+    }
+
+    /** Per-channel values repeated along each channel's plane: a row of C x inner values. */
+    private static float[] expand(float[] perChannel, int inner) {
+        if (inner == 1) {
+            return perChannel;
+        }
+        float[] row = new float[perChannel.length * inner];
+        for (int c = 0; c < perChannel.length; c++) {
+            java.util.Arrays.fill(row, c * inner, (c + 1) * inner, perChannel[c]);
+        }
+        return row;
+    }
+
+    /**
+     * Rows [from, to) of {@code channels} values (C, or C x inner for short planes): float accumulators per
+     * position, flushed into double every FLUSH_ROWS rows.
+     */
+    private static void rowShiftedSums(ByteBuffer x, int base, int channels, int inner, int from, int to, float[] k,
                                        FloatBatchNormKernels.Sums out) {
         float[] s1 = new float[channels];
         float[] s2 = new float[channels];
@@ -135,14 +165,14 @@ final class VectorPasses implements FloatPasses {
                 s2[c] += d * d;
             }
             if ((r - from + 1) % FLUSH_ROWS == 0 || r == to - 1) {
-                flush(s1, s2, out);
+                flush(s1, s2, inner, out);
             }
         }
     }
 
     /** Channels-last rows [from, to) of sum(dy) and sum(dy * (x - k)). */
-    private static void rowGradientSums(ByteBuffer x, int xBase, ByteBuffer dy, int dyBase, int channels, int from,
-                                        int to, float[] k, FloatBatchNormKernels.Sums out) {
+    private static void rowGradientSums(ByteBuffer x, int xBase, ByteBuffer dy, int dyBase, int channels, int inner,
+                                        int from, int to, float[] k, FloatBatchNormKernels.Sums out) {
         float[] s1 = new float[channels];
         float[] s2 = new float[channels];
         int vectorEnd = S.loopBound(channels);
@@ -162,15 +192,16 @@ final class VectorPasses implements FloatPasses {
                 s2[c] += g * (x.getFloat(xOff + 4 * c) - k[c]);
             }
             if ((r - from + 1) % FLUSH_ROWS == 0 || r == to - 1) {
-                flush(s1, s2, out);
+                flush(s1, s2, inner, out);
             }
         }
     }
 
-    private static void flush(float[] s1, float[] s2, FloatBatchNormKernels.Sums out) {
-        for (int c = 0; c < s1.length; c++) {
-            out.a[c] += s1[c];
-            out.b[c] += s2[c];
+    /** Adds row accumulators into per-channel double sums; position j of a row belongs to channel j / inner. */
+    private static void flush(float[] s1, float[] s2, int inner, FloatBatchNormKernels.Sums out) {
+        for (int j = 0; j < s1.length; j++) {
+            out.a[j / inner] += s1[j];
+            out.b[j / inner] += s2[j];
         }
         java.util.Arrays.fill(s1, 0f);
         java.util.Arrays.fill(s2, 0f);
@@ -181,24 +212,31 @@ final class VectorPasses implements FloatPasses {
                        ChannelView view, ByteBuffer out, int outBase) {
         int channels = view.channels();
         int inner = view.inner();
-        overRows(view, (from, to, ignored) -> {
-            if (inner == 1) {
+        if (rowWise(view)) {
+            float[] ar = expand(a, inner);
+            float[] br = expand(b, inner);
+            float[] kr = expand(k, inner);
+            float[] dr = expand(d, inner);
+            int row = ar.length;
+            overUnits(view.outer(), view.size(), channels, (from, to, ignored) -> {
                 for (int r = from; r < to; r++) {
-                    affineRun(u, 4 * (uBase + r * channels), v, 4 * (vBase + r * channels), a, b, k, d, 0, 1,
-                            channels, out, 4 * (outBase + r * channels));
+                    affineRun(u, 4 * (uBase + r * row), v, 4 * (vBase + r * row), ar, br, kr, dr, 0, 1, row, out,
+                            4 * (outBase + r * row));
                 }
-            } else {
-                for (int p = from; p < to; p++) {
-                    affineRun(u, 4 * (uBase + p * inner), v, 4 * (vBase + p * inner), a, b, k, d, p % channels, 0,
-                            inner, out, 4 * (outBase + p * inner));
-                }
+            });
+            return;
+        }
+        overRows(view, (from, to, ignored) -> {
+            for (int p = from; p < to; p++) {
+                affineRun(u, 4 * (uBase + p * inner), v, 4 * (vBase + p * inner), a, b, k, d, p % channels, 0,
+                        inner, out, 4 * (outBase + p * inner));
             }
         });
     }
 
     /**
-     * {@code n} consecutive values; coefficient index {@code c0 + i * stride}: stride 1 walks the channels of a
-     * channels-last row, stride 0 holds one channel along a channels-first plane.
+     * {@code n} consecutive values; coefficient index {@code c0 + i * stride}: stride 1 walks the (expanded)
+     * coefficients of a row, stride 0 holds one channel along a channels-first plane.
      */
     private static void affineRun(ByteBuffer u, int uOff, ByteBuffer v, int vOff, float[] a, float[] b, float[] k,
                                   float[] d, int c0, int stride, int n, ByteBuffer out, int outOff) {

@@ -36,7 +36,9 @@ class FloatKernelsTest {
                 "5000, 3, 1, 10000, 0.01",  // large mean, small spread, channels-last, split over flush blocks
                 "2, 3, 40000, 10000, 0.01", // large mean, small spread, long channels-first rows
                 "3, 37, 1, 1, 2",           // channel count not a multiple of any vector length
-                "3, 2, 45, 1, 2"            // plane length not a multiple of any vector length
+                "3, 2, 45, 1, 2",           // short planes, run as whole rows with per-element coefficients
+                "3, 2, 101, 1, 2",          // plane length not a multiple of any vector length, plane by plane
+                "4000, 64, 3, 0, 1"         // short planes, split over two threads
         };
         List<Arguments> out = new ArrayList<>();
         for (FloatBatchNormKernels k : implementations()) {
