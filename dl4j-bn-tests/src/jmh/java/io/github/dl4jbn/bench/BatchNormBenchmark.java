@@ -37,7 +37,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * One Batch Normalization step, FLOAT, for each shape, mode and contender in the same run: this project's
- * layer, DL4J's built-in layer (both through the DL4J layer API inside workspaces, as during training),
+ * layer (with its Vector API kernels, and with its plain Java ones as a JVM without the incubator module runs), DL4J's built-in layer (both through the DL4J layer API inside workspaces, as during training),
  * ND4J's fused batchnorm / batchnorm_bp ops on preallocated arrays, PyTorch's CPU batch_norm through DJL
  * ({@link TorchBatchNorm}, checked against the reference before it is timed), and a plain copy of the tensor
  * ({@code INDArray.assign}) as the memory reference.
@@ -53,7 +53,7 @@ public class BatchNormBenchmark {
     @Param({"FF_60x100", "FF_256x1024", "NCHW_32x64x32x32", "NHWC_32x32x32x64", "NCW_32x128x50"})
     public String shape;
 
-    @Param({"ours", "builtin", "nd4j", "pytorch", "copy"})
+    @Param({"ours", "ours-heap", "builtin", "nd4j", "pytorch", "copy"})
     public String contender;
 
     private static final WorkspaceConfiguration WS = WorkspaceConfiguration.builder()
@@ -131,8 +131,11 @@ public class BatchNormBenchmark {
                 .with(ArrayType.RNN_BP_LOOP_WORKING_MEM, "BENCH_RNN_BP", WS)
                 .with(ArrayType.UPDATER_WORKING_MEM, "BENCH_UPD", WS)
                 .build();
-        if (contender.equals("ours") || contender.equals("builtin")) {
-            org.deeplearning4j.nn.conf.layers.Layer conf = contender.equals("ours")
+        if (contender.equals("ours-heap")) {
+            System.setProperty("dl4jbn.vector", "false");      // each trial is a fresh JVM: the plain Java kernels
+        }
+        if (contender.startsWith("ours") || contender.equals("builtin")) {
+            org.deeplearning4j.nn.conf.layers.Layer conf = contender.startsWith("ours")
                     ? new BatchNorm.Builder().build()
                     : new BatchNormalization.Builder().build();
             MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().dataType(DataType.FLOAT)
