@@ -43,11 +43,11 @@ final class VectorPasses implements FloatPasses {
         if (rowWise(view)) {
             float[] k = expand(shift, inner);
             return overUnits(view.outer(), view.size(), channels,
-                    (from, to, out) -> rowShiftedSums(x, base, k.length, inner, from, to, k, out));
+                    (from, to, out) -> rowSums(x, base, null, 0, k.length, inner, from, to, k, out));
         }
         return overRows(view, (from, to, out) -> {
             for (int p = from; p < to; p++) {
-                planeShiftedSums(x, 4 * (base + p * inner), inner, shift[p % channels], p % channels, out);
+                planeSums(x, 4 * (base + p * inner), null, 0, inner, shift[p % channels], p % channels, out);
             }
         });
     }
@@ -60,21 +60,25 @@ final class VectorPasses implements FloatPasses {
         if (rowWise(view)) {
             float[] k = expand(center, inner);
             return overUnits(view.outer(), view.size(), channels,
-                    (from, to, out) -> rowGradientSums(x, xBase, dy, dyBase, k.length, inner, from, to, k, out));
+                    (from, to, out) -> rowSums(x, xBase, dy, dyBase, k.length, inner, from, to, k, out));
         }
         return overRows(view, (from, to, out) -> {
             for (int p = from; p < to; p++) {
-                planeGradientSums(x, 4 * (xBase + p * inner), dy, 4 * (dyBase + p * inner), inner,
+                planeSums(x, 4 * (xBase + p * inner), dy, 4 * (dyBase + p * inner), inner,
                         center[p % channels], p % channels, out);
             }
         });
     }
 
-    // The sum loops are written out per pass: vectors must stay in locals of one method for C2 to keep them in
-    // registers (stored in arrays or passed through an interface they are boxed, and run several times slower).
+    // Vectors stay in locals of one method, so C2 keeps them in registers (stored in arrays or passed through an
+    // interface they are boxed, and run several times slower); dy == null selects the statistics' sums.
 
-    /** sum(x - k) and sum((x - k)^2) over one channels-first plane, in float blocks flushed into double. */
-    private static void planeShiftedSums(ByteBuffer x, int off, int inner, float k, int c, FloatBatchNormKernels.Sums out) {
+    /**
+     * One channels-first plane, in float blocks flushed into double: {@code sum(x - k)} and {@code sum((x - k)^2)}
+     * when {@code dy} is null, else {@code sum(dy)} and {@code sum(dy * (x - k))}.
+     */
+    private static void planeSums(ByteBuffer x, int xOff, ByteBuffer dy, int dyOff, int inner, float k, int c,
+                                  FloatBatchNormKernels.Sums out) {
         FloatVector kv = FloatVector.broadcast(S, k);
         for (int i0 = 0; i0 < inner; i0 += FLUSH_VALUES) {
             int i1 = Math.min(inner, i0 + FLUSH_VALUES);
@@ -84,41 +88,16 @@ final class VectorPasses implements FloatPasses {
             float t2 = 0;
             int i = i0;
             for (int bound = i0 + S.loopBound(i1 - i0); i < bound; i += S.length()) {
-                FloatVector d = FloatVector.fromByteBuffer(S, x, off + 4 * i, NATIVE).sub(kv);
-                s1 = s1.add(d);
-                s2 = d.fma(d, s2);
-            }
-            for (; i < i1; i++) {
-                float d = x.getFloat(off + 4 * i) - k;
-                t1 += d;
-                t2 += d * d;
-            }
-            out.a[c] += s1.reduceLanes(VectorOperators.ADD) + t1;
-            out.b[c] += s2.reduceLanes(VectorOperators.ADD) + t2;
-        }
-    }
-
-    /** sum(dy) and sum(dy * (x - k)) over one channels-first plane. */
-    private static void planeGradientSums(ByteBuffer x, int xOff, ByteBuffer dy, int dyOff, int inner, float k, int c,
-                                          FloatBatchNormKernels.Sums out) {
-        FloatVector kv = FloatVector.broadcast(S, k);
-        for (int i0 = 0; i0 < inner; i0 += FLUSH_VALUES) {
-            int i1 = Math.min(inner, i0 + FLUSH_VALUES);
-            FloatVector s1 = FloatVector.zero(S);
-            FloatVector s2 = FloatVector.zero(S);
-            float t1 = 0;
-            float t2 = 0;
-            int i = i0;
-            for (int bound = i0 + S.loopBound(i1 - i0); i < bound; i += S.length()) {
-                FloatVector g = FloatVector.fromByteBuffer(S, dy, dyOff + 4 * i, NATIVE);
                 FloatVector d = FloatVector.fromByteBuffer(S, x, xOff + 4 * i, NATIVE).sub(kv);
+                FloatVector g = dy == null ? d : FloatVector.fromByteBuffer(S, dy, dyOff + 4 * i, NATIVE);
                 s1 = s1.add(g);
                 s2 = g.fma(d, s2);
             }
             for (; i < i1; i++) {
-                float g = dy.getFloat(dyOff + 4 * i);
+                float d = x.getFloat(xOff + 4 * i) - k;
+                float g = dy == null ? d : dy.getFloat(dyOff + 4 * i);
                 t1 += g;
-                t2 += g * (x.getFloat(xOff + 4 * i) - k);
+                t2 += g * d;
             }
             out.a[c] += s1.reduceLanes(VectorOperators.ADD) + t1;
             out.b[c] += s2.reduceLanes(VectorOperators.ADD) + t2;
@@ -144,35 +123,10 @@ final class VectorPasses implements FloatPasses {
 
     /**
      * Rows [from, to) of {@code channels} values (C, or C x inner for short planes): float accumulators per
-     * position, flushed into double every FLUSH_ROWS rows.
+     * position, flushed into double every FLUSH_ROWS rows; the same sums as {@link #planeSums}.
      */
-    private static void rowShiftedSums(ByteBuffer x, int base, int channels, int inner, int from, int to, float[] k,
-                                       FloatBatchNormKernels.Sums out) {
-        float[] s1 = new float[channels];
-        float[] s2 = new float[channels];
-        int vectorEnd = S.loopBound(channels);
-        for (int r = from; r < to; r++) {
-            int off = 4 * (base + r * channels);
-            int c = 0;
-            for (; c < vectorEnd; c += S.length()) {
-                FloatVector d = FloatVector.fromByteBuffer(S, x, off + 4 * c, NATIVE).sub(FloatVector.fromArray(S, k, c));
-                FloatVector.fromArray(S, s1, c).add(d).intoArray(s1, c);
-                d.fma(d, FloatVector.fromArray(S, s2, c)).intoArray(s2, c);
-            }
-            for (; c < channels; c++) {
-                float d = x.getFloat(off + 4 * c) - k[c];
-                s1[c] += d;
-                s2[c] += d * d;
-            }
-            if ((r - from + 1) % FLUSH_ROWS == 0 || r == to - 1) {
-                flush(s1, s2, inner, out);
-            }
-        }
-    }
-
-    /** Channels-last rows [from, to) of sum(dy) and sum(dy * (x - k)). */
-    private static void rowGradientSums(ByteBuffer x, int xBase, ByteBuffer dy, int dyBase, int channels, int inner,
-                                        int from, int to, float[] k, FloatBatchNormKernels.Sums out) {
+    private static void rowSums(ByteBuffer x, int xBase, ByteBuffer dy, int dyBase, int channels, int inner,
+                                int from, int to, float[] k, FloatBatchNormKernels.Sums out) {
         float[] s1 = new float[channels];
         float[] s2 = new float[channels];
         int vectorEnd = S.loopBound(channels);
@@ -181,15 +135,16 @@ final class VectorPasses implements FloatPasses {
             int dyOff = 4 * (dyBase + r * channels);
             int c = 0;
             for (; c < vectorEnd; c += S.length()) {
-                FloatVector g = FloatVector.fromByteBuffer(S, dy, dyOff + 4 * c, NATIVE);
                 FloatVector d = FloatVector.fromByteBuffer(S, x, xOff + 4 * c, NATIVE).sub(FloatVector.fromArray(S, k, c));
+                FloatVector g = dy == null ? d : FloatVector.fromByteBuffer(S, dy, dyOff + 4 * c, NATIVE);
                 FloatVector.fromArray(S, s1, c).add(g).intoArray(s1, c);
                 g.fma(d, FloatVector.fromArray(S, s2, c)).intoArray(s2, c);
             }
             for (; c < channels; c++) {
-                float g = dy.getFloat(dyOff + 4 * c);
+                float d = x.getFloat(xOff + 4 * c) - k[c];
+                float g = dy == null ? d : dy.getFloat(dyOff + 4 * c);
                 s1[c] += g;
-                s2[c] += g * (x.getFloat(xOff + 4 * c) - k[c]);
+                s2[c] += g * d;
             }
             if ((r - from + 1) % FLUSH_ROWS == 0 || r == to - 1) {
                 flush(s1, s2, inner, out);
