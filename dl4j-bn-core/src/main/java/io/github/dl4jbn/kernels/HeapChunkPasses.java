@@ -61,7 +61,7 @@ final class HeapChunkPasses implements FloatPasses {
                 int planes = Math.min(step, to - r);
                 float[] chunk = scratch(0, planes * rowLength);
                 x.get(base + r * rowLength, chunk, 0, planes * rowLength);
-                shiftedSums(chunk, r, planes, channels, inner, shift, sums);
+                planeSums(chunk, null, r, planes, channels, inner, shift, sums);
             }
         });
     }
@@ -100,7 +100,7 @@ final class HeapChunkPasses implements FloatPasses {
                         fold(s1, s2, step * rowLength, channels, sums);
                     }
                 } else {
-                    gradientSums(xs, gs, r, Math.min(step, to - r), channels, inner, center, sums);
+                    planeSums(xs, gs, r, Math.min(step, to - r), channels, inner, center, sums);
                 }
             }
             if (inner == 1) {
@@ -183,70 +183,44 @@ final class HeapChunkPasses implements FloatPasses {
         return s[slot];
     }
 
-    /** Shifted sums of channels-first planes ({@code inner > 1}) {@code [first, first + planes)}. */
-    private static void shiftedSums(float[] x, int first, int planes, int channels, int inner, float[] shift, FloatBatchNormKernels.Sums out) {
+    /**
+     * Sums over channels-first planes ({@code inner > 1}) {@code [first, first + planes)}: {@code sum(x - k)} and
+     * {@code sum((x - k)^2)} when {@code dy} is null, else {@code sum(dy)} and {@code sum(dy * (x - k))}.
+     */
+    private static void planeSums(float[] x, float[] dy, int first, int planes, int channels, int inner, float[] k,
+                                  FloatBatchNormKernels.Sums out) {
         for (int p = 0; p < planes; p++) {
             int c = (first + p) % channels;
             int base = p * inner;
-            float k = shift[c];
+            float kc = k[c];
             for (int i0 = 0; i0 < inner; i0 += FLUSH_VALUES) {
                 int i1 = Math.min(inner, i0 + FLUSH_VALUES);
                 // four independent chains per sum: the adds overlap instead of waiting on each other
                 float s1a = 0, s1b = 0, s1c = 0, s1d = 0, s2a = 0, s2b = 0, s2c = 0, s2d = 0;
                 int i = i0;
                 for (; i + 3 < i1; i += 4) {
-                    float d0 = x[base + i] - k;
-                    float d1 = x[base + i + 1] - k;
-                    float d2 = x[base + i + 2] - k;
-                    float d3 = x[base + i + 3] - k;
-                    s1a += d0;
-                    s1b += d1;
-                    s1c += d2;
-                    s1d += d3;
-                    s2a += d0 * d0;
-                    s2b += d1 * d1;
-                    s2c += d2 * d2;
-                    s2d += d3 * d3;
-                }
-                for (; i < i1; i++) {
-                    float d0 = x[base + i] - k;
-                    s1a += d0;
-                    s2a += d0 * d0;
-                }
-                out.a[c] += (s1a + s1b) + (s1c + s1d);
-                out.b[c] += (s2a + s2b) + (s2c + s2d);
-            }
-        }
-    }
-
-    /** Gradient sums of channels-first planes ({@code inner > 1}) {@code [first, first + planes)}. */
-    private static void gradientSums(float[] x, float[] dy, int first, int planes, int channels, int inner, float[] center, FloatBatchNormKernels.Sums out) {
-        for (int p = 0; p < planes; p++) {
-            int c = (first + p) % channels;
-            int base = p * inner;
-            float k = center[c];
-            for (int i0 = 0; i0 < inner; i0 += FLUSH_VALUES) {
-                int i1 = Math.min(inner, i0 + FLUSH_VALUES);
-                float s1a = 0, s1b = 0, s1c = 0, s1d = 0, s2a = 0, s2b = 0, s2c = 0, s2d = 0;
-                int i = i0;
-                for (; i + 3 < i1; i += 4) {
-                    float g0 = dy[base + i];
-                    float g1 = dy[base + i + 1];
-                    float g2 = dy[base + i + 2];
-                    float g3 = dy[base + i + 3];
+                    float d0 = x[base + i] - kc;
+                    float d1 = x[base + i + 1] - kc;
+                    float d2 = x[base + i + 2] - kc;
+                    float d3 = x[base + i + 3] - kc;
+                    float g0 = dy == null ? d0 : dy[base + i];
+                    float g1 = dy == null ? d1 : dy[base + i + 1];
+                    float g2 = dy == null ? d2 : dy[base + i + 2];
+                    float g3 = dy == null ? d3 : dy[base + i + 3];
                     s1a += g0;
                     s1b += g1;
                     s1c += g2;
                     s1d += g3;
-                    s2a += g0 * (x[base + i] - k);
-                    s2b += g1 * (x[base + i + 1] - k);
-                    s2c += g2 * (x[base + i + 2] - k);
-                    s2d += g3 * (x[base + i + 3] - k);
+                    s2a += g0 * d0;
+                    s2b += g1 * d1;
+                    s2c += g2 * d2;
+                    s2d += g3 * d3;
                 }
                 for (; i < i1; i++) {
-                    float g0 = dy[base + i];
+                    float d0 = x[base + i] - kc;
+                    float g0 = dy == null ? d0 : dy[base + i];
                     s1a += g0;
-                    s2a += g0 * (x[base + i] - k);
+                    s2a += g0 * d0;
                 }
                 out.a[c] += (s1a + s1b) + (s1c + s1d);
                 out.b[c] += (s2a + s2b) + (s2c + s2d);
