@@ -26,87 +26,73 @@ final class HeapChunkPasses implements FloatPasses {
     }
 
     @Override
-    public FloatBatchNormKernels.Sums shiftedSums(ByteBuffer xBytes, int base, ChannelView view, float[] shift) {
-        FloatBuffer x = floats(xBytes);
-        int channels = view.channels();
-        int inner = view.inner();
-        int rowLength = unitLength(view);
-        int step = rowsPerChunk(view);
-        return overRows(view, (from, to, sums) -> {
-            if (inner == 1) {
-                int full = step * rowLength;
-                float[] k = expanded(3, shift, full);
-                float[] s1 = scratch(4, full);
-                float[] s2 = scratch(5, full);
-                java.util.Arrays.fill(s1, 0, full, 0f);
-                java.util.Arrays.fill(s2, 0, full, 0f);
-                int chunks = 0;
-                for (int r = from; r < to; r += step) {
-                    int n = Math.min(step, to - r) * rowLength;
-                    float[] xs = scratch(0, n);
-                    x.get(base + r * rowLength, xs, 0, n);
-                    for (int i = 0; i < n; i++) {
-                        float d = xs[i] - k[i];
-                        s1[i] += d;
-                        s2[i] += d * d;
-                    }
-                    if (++chunks % FLUSH_CHUNKS == 0) {
-                        fold(s1, s2, full, channels, sums);
-                    }
-                }
-                fold(s1, s2, full, channels, sums);
-                return;
-            }
-            for (int r = from; r < to; r += step) {
-                int planes = Math.min(step, to - r);
-                float[] chunk = scratch(0, planes * rowLength);
-                x.get(base + r * rowLength, chunk, 0, planes * rowLength);
-                planeSums(chunk, null, r, planes, channels, inner, shift, sums);
-            }
-        });
+    public FloatBatchNormKernels.Sums shiftedSums(ByteBuffer x, int base, ChannelView view, float[] shift) {
+        return sums(x, base, null, 0, view, shift);
     }
 
     @Override
-    public FloatBatchNormKernels.Sums gradientSums(ByteBuffer xBytes, int xBase, ByteBuffer dyBytes, int dyBase,
+    public FloatBatchNormKernels.Sums gradientSums(ByteBuffer x, int xBase, ByteBuffer dy, int dyBase,
                                                    ChannelView view, float[] center) {
+        return sums(x, xBase, dy, dyBase, view, center);
+    }
+
+    /** Both passes' sums (see {@link #planeSums}); {@code dyBytes == null} selects the statistics'. */
+    private static FloatBatchNormKernels.Sums sums(ByteBuffer xBytes, int xBase, ByteBuffer dyBytes, int dyBase,
+                                                   ChannelView view, float[] k) {
         FloatBuffer x = floats(xBytes);
-        FloatBuffer dy = floats(dyBytes);
+        FloatBuffer dy = dyBytes == null ? null : floats(dyBytes);
         int channels = view.channels();
         int inner = view.inner();
         int rowLength = unitLength(view);
         int step = rowsPerChunk(view);
+        int full = step * rowLength;
         return overRows(view, (from, to, sums) -> {
-            float[] k = inner == 1 ? expanded(3, center, step * rowLength) : null;
-            float[] s1 = inner == 1 ? scratch(4, step * rowLength) : null;
-            float[] s2 = inner == 1 ? scratch(5, step * rowLength) : null;
+            float[] ke = inner == 1 ? expanded(3, k, full) : null;
+            float[] s1 = inner == 1 ? scratch(4, full) : null;
+            float[] s2 = inner == 1 ? scratch(5, full) : null;
             if (inner == 1) {
-                java.util.Arrays.fill(s1, 0, step * rowLength, 0f);
-                java.util.Arrays.fill(s2, 0, step * rowLength, 0f);
+                java.util.Arrays.fill(s1, 0, full, 0f);
+                java.util.Arrays.fill(s2, 0, full, 0f);
             }
             int chunks = 0;
             for (int r = from; r < to; r += step) {
                 int n = Math.min(step, to - r) * rowLength;
                 float[] xs = scratch(0, n);
-                float[] gs = scratch(1, n);
+                float[] gs = dy == null ? null : scratch(1, n);
                 x.get(xBase + r * rowLength, xs, 0, n);
-                dy.get(dyBase + r * rowLength, gs, 0, n);
+                if (dy != null) {
+                    dy.get(dyBase + r * rowLength, gs, 0, n);
+                }
                 if (inner == 1) {
-                    for (int i = 0; i < n; i++) {
-                        float g = gs[i];
-                        s1[i] += g;
-                        s2[i] += g * (xs[i] - k[i]);
-                    }
+                    flatSums(xs, gs, ke, s1, s2, n);
                     if (++chunks % FLUSH_CHUNKS == 0) {
-                        fold(s1, s2, step * rowLength, channels, sums);
+                        fold(s1, s2, full, channels, sums);
                     }
                 } else {
-                    planeSums(xs, gs, r, Math.min(step, to - r), channels, inner, center, sums);
+                    planeSums(xs, gs, r, Math.min(step, to - r), channels, inner, k, sums);
                 }
             }
             if (inner == 1) {
-                fold(s1, s2, step * rowLength, channels, sums);
+                fold(s1, s2, full, channels, sums);
             }
         });
+    }
+
+    /** Channels-last chunk, position-wise: the same sums as {@link #planeSums}, in loops C2 vectorizes. */
+    private static void flatSums(float[] x, float[] dy, float[] k, float[] s1, float[] s2, int n) {
+        if (dy == null) {
+            for (int i = 0; i < n; i++) {
+                float d = x[i] - k[i];
+                s1[i] += d;
+                s2[i] += d * d;
+            }
+        } else {
+            for (int i = 0; i < n; i++) {
+                float g = dy[i];
+                s1[i] += g;
+                s2[i] += g * (x[i] - k[i]);
+            }
+        }
     }
 
     @Override
