@@ -33,8 +33,6 @@ public final class FloatBatchNormKernels {
      * (measured: [256, 1024] forward+backward 1.07 ms split, 0.80 ms not).
      */
     static final int PARALLEL_THRESHOLD = 1 << 19;
-    /** Target chunk size in floats (128 KiB): three chunk buffers stay in a core's L2 cache. */
-    static final int CHUNK = 1 << 15;
 
     /** Plain Java through heap chunks: any JVM. */
     public static final FloatBatchNormKernels HEAP = new FloatBatchNormKernels(new HeapChunkPasses(), "heap chunks");

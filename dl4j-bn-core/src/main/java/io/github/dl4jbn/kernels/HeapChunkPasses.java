@@ -3,7 +3,6 @@ package io.github.dl4jbn.kernels;
 import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
 
-import static io.github.dl4jbn.kernels.FloatBatchNormKernels.CHUNK;
 import static io.github.dl4jbn.kernels.FloatBatchNormKernels.overRows;
 import static io.github.dl4jbn.kernels.FloatBatchNormKernels.unitLength;
 
@@ -14,6 +13,8 @@ import static io.github.dl4jbn.kernels.FloatBatchNormKernels.unitLength;
  */
 final class HeapChunkPasses implements FloatPasses {
 
+    /** Values per chunk (32 KiB): the few scratch arrays of a pass stay in a core's L1/L2 cache. */
+    private static final int CHUNK_VALUES = 1 << 13;
     /** Values of one channels-first plane accumulated in float before flushing into double. */
     private static final int FLUSH_VALUES = 1024;
     /** Chunks of a channels-last tensor accumulated in float before flushing into double. */
@@ -131,9 +132,9 @@ final class HeapChunkPasses implements FloatPasses {
         });
     }
 
-    /** Units per chunk: about CHUNK / 4 values (32 KiB), small enough for the scratch arrays to stay in L1/L2. */
+    /** Units per chunk: about CHUNK_VALUES values, at least one unit. */
     private static int rowsPerChunk(ChannelView view) {
-        return Math.max(1, (CHUNK / 4) / unitLength(view));
+        return Math.max(1, CHUNK_VALUES / unitLength(view));
     }
 
     /**

@@ -38,34 +38,29 @@ final class VectorPasses implements FloatPasses {
 
     @Override
     public FloatBatchNormKernels.Sums shiftedSums(ByteBuffer x, int base, ChannelView view, float[] shift) {
-        int channels = view.channels();
-        int inner = view.inner();
-        if (rowWise(view)) {
-            float[] k = expand(shift, inner);
-            return overUnits(view.outer(), view.size(), channels,
-                    (from, to, out) -> rowSums(x, base, null, 0, k.length, inner, from, to, k, out));
-        }
-        return overRows(view, (from, to, out) -> {
-            for (int p = from; p < to; p++) {
-                planeSums(x, 4 * (base + p * inner), null, 0, inner, shift[p % channels], p % channels, out);
-            }
-        });
+        return sums(x, base, null, 0, view, shift);
     }
 
     @Override
     public FloatBatchNormKernels.Sums gradientSums(ByteBuffer x, int xBase, ByteBuffer dy, int dyBase,
                                                    ChannelView view, float[] center) {
+        return sums(x, xBase, dy, dyBase, view, center);
+    }
+
+    /** Both passes' sums (see {@link #planeSums}); {@code dy == null} selects the statistics'. */
+    private static FloatBatchNormKernels.Sums sums(ByteBuffer x, int xBase, ByteBuffer dy, int dyBase,
+                                                   ChannelView view, float[] k) {
         int channels = view.channels();
         int inner = view.inner();
         if (rowWise(view)) {
-            float[] k = expand(center, inner);
+            float[] kr = expand(k, inner);
             return overUnits(view.outer(), view.size(), channels,
-                    (from, to, out) -> rowSums(x, xBase, dy, dyBase, k.length, inner, from, to, k, out));
+                    (from, to, out) -> rowSums(x, xBase, dy, dyBase, kr.length, inner, from, to, kr, out));
         }
         return overRows(view, (from, to, out) -> {
             for (int p = from; p < to; p++) {
-                planeSums(x, 4 * (xBase + p * inner), dy, 4 * (dyBase + p * inner), inner,
-                        center[p % channels], p % channels, out);
+                planeSums(x, 4 * (xBase + p * inner), dy, 4 * (dyBase + p * inner), inner, k[p % channels],
+                        p % channels, out);
             }
         });
     }
