@@ -20,6 +20,7 @@ import org.slf4j.LoggerFactory;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
+import java.util.function.IntFunction;
 
 /**
  * Algorithm 2 of the paper, steps 8-11, exactly: with every other parameter fixed, run training mini-batches
@@ -135,14 +136,35 @@ public final class PopulationStatistics {
         }
     }
 
-    /** One pass per layer; on any failure every layer's parameters are restored as they were. */
-    private static long run(List<BatchNormLayer> layers, Runnable reset, Consumer<Consumer<Void>> pass) {
+    /**
+     * Algorithm 2, steps 8-11, layer by layer, whatever collects the batch statistics: for each layer in order,
+     * {@code averageOf.apply(i)} returns the average of layer i's batch statistics over the training batches,
+     * taken with layers 0..i-1 already holding their population statistics; it is stored before layer i+1. On any
+     * failure every layer's parameters are restored as they were. {@code estimate} collects on this machine;
+     * dl4j-bn-scaleout's SparkPopulationStatistics collects on a Spark cluster.
+     *
+     * @param layers    BatchNorm layers in network order, see {@link #layers(MultiLayerNetwork)}
+     * @param averageOf the population average of layer i
+     * @return the number of batches averaged per layer
+     * @throws IllegalArgumentException if a layer's average holds no batches
+     */
+    public static long estimate(List<BatchNormLayer> layers, IntFunction<BatchNormLayer.PopulationAverage> averageOf) {
         List<INDArray> saved = new ArrayList<>();
         for (BatchNormLayer layer : layers) {
             saved.add(layer.params().dup());
         }
         try {
-            return passes(layers, reset, pass);
+            long batches = 0;
+            for (int i = 0; i < layers.size(); i++) {
+                BatchNormLayer.PopulationAverage average = averageOf.apply(i);
+                if (average.batches() == 0) {
+                    throw new IllegalArgumentException("PopulationStatistics: the training data gave no batches");
+                }
+                layers.get(i).storePopulationAverage(average);
+                batches = average.batches();
+                log.debug("BatchNorm {}/{}: population statistics from {} batches", i + 1, layers.size(), batches);
+            }
+            return batches;
         } catch (RuntimeException e) {
             for (int i = 0; i < layers.size(); i++) {
                 layers.get(i).params().assign(saved.get(i));
@@ -151,9 +173,9 @@ public final class PopulationStatistics {
         }
     }
 
-    private static long passes(List<BatchNormLayer> layers, Runnable reset, Consumer<Consumer<Void>> pass) {
-        long batches = 0;
-        for (int i = 0; i < layers.size(); i++) {
+    /** One local pass per layer over the training batches, with a progress bar. */
+    private static long run(List<BatchNormLayer> layers, Runnable reset, Consumer<Consumer<Void>> pass) {
+        return estimate(layers, i -> {
             BatchNormLayer layer = layers.get(i);
             reset.run();
             layer.startPopulationAverage();
@@ -161,15 +183,10 @@ public final class PopulationStatistics {
                     .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500).build()) {
                 pass.accept(v -> bar.step());
             } catch (RuntimeException e) {
-                layer.finishPopulationAverage(false);
+                layer.finishPopulationAverage(false);                // stop collecting; estimate restores the rest
                 throw e;
             }
-            batches = layer.finishPopulationAverage(true).batches();
-            if (batches == 0) {
-                throw new IllegalArgumentException("PopulationStatistics: the training iterator gave no batches");
-            }
-            log.debug("BatchNorm {}/{}: population statistics from {} batches", i + 1, layers.size(), batches);
-        }
-        return batches;
+            return layer.finishPopulationAverage(false);
+        });
     }
 }

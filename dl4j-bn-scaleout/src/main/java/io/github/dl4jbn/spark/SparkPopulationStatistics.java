@@ -14,11 +14,8 @@ import org.deeplearning4j.spark.impl.graph.SparkComputationGraph;
 import org.deeplearning4j.spark.impl.multilayer.SparkDl4jMultiLayer;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.io.Serializable;
-import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.function.Consumer;
@@ -42,8 +39,6 @@ import java.util.function.Supplier;
  * }</pre>
  */
 public final class SparkPopulationStatistics {
-
-    private static final Logger log = LoggerFactory.getLogger(SparkPopulationStatistics.class);
 
     private SparkPopulationStatistics() {
     }
@@ -97,31 +92,10 @@ public final class SparkPopulationStatistics {
         Replica create(String json, INDArray params, int layer);
     }
 
-    /** One pass per layer; on any failure the driver's statistics are restored as they were. */
+    /** One pass over the RDD per layer, through PopulationStatistics' layer-by-layer driver (restores on failure). */
     private static long run(JavaSparkContext sc, JavaRDD<DataSet> training, List<BatchNormLayer> layers,
                             Supplier<INDArray> params, ReplicaFactory factory, String json) {
-        List<INDArray> saved = new ArrayList<>();
-        for (BatchNormLayer layer : layers) {
-            saved.add(layer.params().dup());
-        }
-        try {
-            long batches = 0;
-            for (int i = 0; i < layers.size(); i++) {
-                PopulationAverage average = collect(sc, training, factory, json, params.get(), i);
-                if (average.batches() == 0) {
-                    throw new IllegalArgumentException("SparkPopulationStatistics: the training RDD holds no batches");
-                }
-                layers.get(i).storePopulationAverage(average);
-                batches = average.batches();
-                log.info("BatchNorm {}/{}: population statistics from {} batches", i + 1, layers.size(), batches);
-            }
-            return batches;
-        } catch (RuntimeException e) {
-            for (int i = 0; i < layers.size(); i++) {
-                layers.get(i).params().assign(saved.get(i));
-            }
-            throw e;
-        }
+        return PopulationStatistics.estimate(layers, i -> collect(sc, training, factory, json, params.get(), i));
     }
 
     /** Algorithm 2, lines 9-10, for one layer: partial averages per partition, merged. */
