@@ -2,8 +2,8 @@ package io.github.dl4jbn.scaleout;
 
 import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaSparkContext;
-import org.deeplearning4j.spark.api.Repartitioner;
 import org.deeplearning4j.spark.impl.repartitioner.DefaultRepartitioner;
+import org.deeplearning4j.spark.parameterserver.training.SharedTrainingMaster;
 import org.nd4j.parameterserver.distributed.conf.VoidConfiguration;
 import org.nd4j.parameterserver.distributed.v2.ModelParameterServer;
 
@@ -22,12 +22,16 @@ final class LocalSpark {
     }
 
     /**
-     * For SharedTrainingMaster: one partition per core. DL4J's default repartitioner makes one Spark task per
+     * Gradient sharing on loopback, two training workers (so there is someone to share with), mini-batches of
+     * {@link Blobs#BATCH}, one partition per core. DL4J's default repartitioner makes one Spark task per
      * mini-batch (750 here), and its shared training wrapper has been seen to hang when a late task finds the
      * master task already finished (a thread parked in BlockingObserver.waitTillDone); two long tasks avoid it.
      */
-    static Repartitioner onePartitionPerCore() {
-        return new DefaultRepartitioner(2);
+    static SharedTrainingMaster sharedTrainingMaster() {
+        VoidConfiguration loopback = VoidConfiguration.builder().unicastPort(40123).networkMask("127.0.0.0/8")
+                .controllerAddress("127.0.0.1").build();
+        return new SharedTrainingMaster.Builder(loopback, Blobs.BATCH).batchSizePerWorker(Blobs.BATCH)
+                .workersPerNode(2).repartitioner(new DefaultRepartitioner(2)).build();
     }
 
     /**
@@ -36,11 +40,5 @@ final class LocalSpark {
      */
     static void stopParameterServer() {
         ModelParameterServer.getInstance().shutdown();
-    }
-
-    /** Gradient sharing's transport (Aeron, UDP) on loopback. */
-    static VoidConfiguration loopbackParameterServer() {
-        return VoidConfiguration.builder().unicastPort(40123).networkMask("127.0.0.0/8")
-                .controllerAddress("127.0.0.1").build();
     }
 }

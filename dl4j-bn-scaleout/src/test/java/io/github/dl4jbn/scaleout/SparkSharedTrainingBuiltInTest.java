@@ -3,7 +3,6 @@ package io.github.dl4jbn.scaleout;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.spark.impl.multilayer.SparkDl4jMultiLayer;
-import org.deeplearning4j.spark.parameterserver.training.SharedTrainingMaster;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
@@ -22,9 +21,7 @@ class SparkSharedTrainingBuiltInTest {
     @Test
     void gradientSharingRuinsTheBuiltInLayersStatistics() {
         try (JavaSparkContext sc = LocalSpark.context()) {
-            SharedTrainingMaster master = new SharedTrainingMaster.Builder(LocalSpark.loopbackParameterServer(), Blobs.BATCH)
-                    .batchSizePerWorker(Blobs.BATCH).workersPerNode(2).repartitioner(LocalSpark.onePartitionPerCore()).build();
-            SparkDl4jMultiLayer spark = new SparkDl4jMultiLayer(sc, Experiment.network(false), master);
+            SparkDl4jMultiLayer spark = new SparkDl4jMultiLayer(sc, Experiment.network(false), LocalSpark.sharedTrainingMaster());
             assertTimeoutPreemptively(Duration.ofMinutes(3),
                     () -> spark.fit(sc.parallelize(Experiment.repeated(5), 2)), "SharedTrainingMaster fit");
             MultiLayerNetwork trained = spark.getNetwork();

@@ -5,7 +5,6 @@ import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.spark.impl.multilayer.SparkDl4jMultiLayer;
-import org.deeplearning4j.spark.parameterserver.training.SharedTrainingMaster;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.dataset.DataSet;
 
@@ -31,9 +30,7 @@ class SparkSharedTrainingTest {
     void driverStatisticsNeedThePopulationPassAfterwardsWhichMakesThemRight() {
         MultiLayerNetwork single = Experiment.singleProcess(EPOCHS);
         try (JavaSparkContext sc = LocalSpark.context()) {
-            SharedTrainingMaster master = new SharedTrainingMaster.Builder(LocalSpark.loopbackParameterServer(), Blobs.BATCH)
-                    .batchSizePerWorker(Blobs.BATCH).workersPerNode(2).repartitioner(LocalSpark.onePartitionPerCore()).build();
-            SparkDl4jMultiLayer spark = new SparkDl4jMultiLayer(sc, Experiment.network(true), master);
+            SparkDl4jMultiLayer spark = new SparkDl4jMultiLayer(sc, Experiment.network(true), LocalSpark.sharedTrainingMaster());
             assertTimeoutPreemptively(Duration.ofMinutes(3),
                     () -> spark.fit(sc.parallelize(Experiment.repeated(EPOCHS), 2)), "SharedTrainingMaster fit");
             Statistics untouched = Statistics.of(spark.getNetwork());
