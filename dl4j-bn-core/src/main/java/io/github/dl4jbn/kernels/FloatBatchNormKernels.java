@@ -4,8 +4,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.nio.ByteBuffer;
-import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.ForkJoinTask;
 
 /**
  * The FLOAT counterpart of {@link BatchNormKernels}: the same steps on float tensors held in native-order
@@ -19,7 +17,7 @@ import java.util.concurrent.ForkJoinTask;
  * training forward reads x twice and writes y once (12 bytes in float), inference 8, backward 20. Sums are
  * accumulated in float over short runs, relative to a per-channel shift (one sample of the channel), and flushed
  * into double, so a large mean with a small spread keeps its accuracy without a second pass. Large tensors are
- * split over two halves of the outer axis, one on the calling thread and one on the common fork-join pool.
+ * split into parts along the outer axis, run on the calling thread and on {@link PassThreads}' helpers.
  *
  * <p>Forward and backward side by side, as in {@link BatchNormKernels}: the forward leaves {@code mean} and
  * {@code invStd} per channel (double), the backward recomputes {@code xhat} from x.
@@ -29,10 +27,10 @@ public final class FloatBatchNormKernels {
     private static final Logger log = LoggerFactory.getLogger(FloatBatchNormKernels.class);
 
     /**
-     * Tensors smaller than this (512 Ki values) run on one thread: waking a pool thread costs more than it saves
-     * (measured: [256, 1024] forward+backward 1.07 ms split, 0.80 ms not).
+     * Values per thread below which a pass is not split further: 32 Ki values (128 KiB) take about 10
+     * microseconds per pass, several times a hand-over to a spinning helper (see {@link PassThreads}).
      */
-    static final int PARALLEL_THRESHOLD = 1 << 19;
+    static final int MIN_VALUES_PER_THREAD = 1 << 15;
 
     /** Plain Java through heap chunks: any JVM. */
     public static final FloatBatchNormKernels HEAP = new FloatBatchNormKernels(new HeapChunkPasses(), "heap chunks");
@@ -87,7 +85,7 @@ public final class FloatBatchNormKernels {
         return name;
     }
 
-    /** Per-channel pairs of sums of one half of the outer axis. */
+    /** Per-channel pairs of sums of one part of the outer axis. */
     static final class Sums {
         final double[] a;
         final double[] b;
@@ -122,25 +120,36 @@ public final class FloatBatchNormKernels {
         return view.inner() == 1 ? view.outer() : view.outer() * view.channels();
     }
 
-    /** Runs {@code rows} over every unit of a view, in two halves when the tensor is large; returns the sums. */
+    /** Runs {@code rows} over every unit of a view, split over threads when the tensor is large; returns the sums. */
     static Sums overRows(ChannelView view, Rows rows) {
         return overUnits(units(view), view.size(), view.channels(), rows);
     }
 
-    /** Runs {@code rows} over units [0, units) of a tensor of {@code size} values, split in two when large. */
+    /**
+     * Runs {@code rows} over units [0, units) of a tensor of {@code size} values, in equal parts of at least
+     * {@link #MIN_VALUES_PER_THREAD} values over the {@link PassThreads}, and adds up the parts' sums.
+     */
     static Sums overUnits(int units, int size, int channels, Rows rows) {
-        Sums first = new Sums(channels);
-        if (size < PARALLEL_THRESHOLD || units < 2 || ForkJoinPool.getCommonPoolParallelism() < 1) {
-            rows.run(0, units, first);
-            return first;
+        int parts = Math.min(Math.min(PassThreads.parallelism(), size / MIN_VALUES_PER_THREAD), units);
+        if (parts <= 1) {
+            Sums sums = new Sums(channels);
+            rows.run(0, units, sums);
+            return sums;
         }
-        int mid = units / 2;
-        Sums second = new Sums(channels);
-        ForkJoinTask<?> other = ForkJoinPool.commonPool().submit(() -> rows.run(mid, units, second));
-        rows.run(0, mid, first);
-        other.join();
-        first.add(second);
-        return first;
+        Sums[] sums = new Sums[parts];
+        Runnable[] work = new Runnable[parts];
+        for (int i = 0; i < parts; i++) {
+            int from = (int) ((long) units * i / parts);
+            int to = (int) ((long) units * (i + 1) / parts);
+            Sums partSums = new Sums(channels);
+            sums[i] = partSums;
+            work[i] = () -> rows.run(from, to, partSums);
+        }
+        PassThreads.run(work);
+        for (int i = 1; i < parts; i++) {
+            sums[0].add(sums[i]);
+        }
+        return sums[0];
     }
 
     /**

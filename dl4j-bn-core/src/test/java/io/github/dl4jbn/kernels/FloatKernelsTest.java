@@ -31,14 +31,14 @@ class FloatKernelsTest {
         String[] shapes = {
                 "6, 5, 1, 0, 1",            // FF, one thread
                 "4, 3, 7, 2, 3",            // NCW, one thread
-                "64, 16, 640, -1, 2",       // NCHW, split over two threads
+                "64, 16, 640, -1, 2",       // NCHW, split over the pass threads
                 "40000, 16, 1, 3, 0.5",     // NHWC (channels-last), split
                 "5000, 3, 1, 10000, 0.01",  // large mean, small spread, channels-last, split over flush blocks
                 "2, 3, 40000, 10000, 0.01", // large mean, small spread, long channels-first rows
                 "3, 37, 1, 1, 2",           // channel count not a multiple of any vector length
                 "3, 2, 45, 1, 2",           // short planes, run as whole rows with per-element coefficients
                 "3, 2, 101, 1, 2",          // plane length not a multiple of any vector length, plane by plane
-                "4000, 64, 3, 0, 1"         // short planes, split over two threads
+                "4000, 64, 3, 0, 1"         // short planes, split over the pass threads
         };
         List<Arguments> out = new ArrayList<>();
         for (FloatBatchNormKernels k : implementations()) {
