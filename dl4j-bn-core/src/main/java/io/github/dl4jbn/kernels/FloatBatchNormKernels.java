@@ -17,7 +17,7 @@ import java.nio.ByteBuffer;
  * training forward reads x twice and writes y once (12 bytes in float), inference 8, backward 20. Sums are
  * accumulated in float over short runs, relative to a per-channel shift (one sample of the channel), and flushed
  * into double, so a large mean with a small spread keeps its accuracy without a second pass. Large tensors are
- * split into parts along the outer axis, run on the calling thread and on {@link PassThreads}' helpers.
+ * cut into chunks along the outer axis, run on the calling thread and on {@link PassThreads}' helpers.
  *
  * <p>Forward and backward side by side, as in {@link BatchNormKernels}: the forward leaves {@code mean} and
  * {@code invStd} per channel (double), the backward recomputes {@code xhat} from x.
@@ -27,10 +27,13 @@ public final class FloatBatchNormKernels {
     private static final Logger log = LoggerFactory.getLogger(FloatBatchNormKernels.class);
 
     /**
-     * Values per thread below which a pass is not split further: 32 Ki values (128 KiB) take about 10
-     * microseconds per pass, several times a hand-over to a spinning helper (see {@link PassThreads}).
+     * Values per chunk of a pass split over {@link PassThreads}: 32 Ki values (128 KiB) take a few microseconds
+     * per pass, several times the hand-over to a spinning helper. Depends on the shape only, so the sums (added
+     * chunk by chunk in order) are the same on any machine and thread count.
      */
-    static final int MIN_VALUES_PER_THREAD = 1 << 15;
+    static final int CHUNK_VALUES = 1 << 15;
+    /** Least values a chunk of a sums pass adds per accumulator (see {@link #sumOverUnits}). */
+    static final int VALUES_PER_ACCUMULATOR = 16;
 
     /** Plain Java through heap chunks: any JVM. */
     public static final FloatBatchNormKernels HEAP = new FloatBatchNormKernels(new HeapChunkPasses(), "heap chunks");
@@ -85,7 +88,7 @@ public final class FloatBatchNormKernels {
         return name;
     }
 
-    /** Per-channel pairs of sums of one part of the outer axis. */
+    /** Per-channel pairs of sums of one chunk of a pass. */
     static final class Sums {
         final double[] a;
         final double[] b;
@@ -103,9 +106,14 @@ public final class FloatBatchNormKernels {
         }
     }
 
-    /** Processes units [from, to) of a view, adding what it sums into {@code sums}. */
-    interface Rows {
+    /** Sums over units [from, to) of a view into {@code sums}. */
+    interface SumRows {
         void run(int from, int to, Sums sums);
+    }
+
+    /** Writes units [from, to) of a view. */
+    interface Rows {
+        void run(int from, int to);
     }
 
     /**
@@ -120,36 +128,50 @@ public final class FloatBatchNormKernels {
         return view.inner() == 1 ? view.outer() : view.outer() * view.channels();
     }
 
-    /** Runs {@code rows} over every unit of a view, split over threads when the tensor is large; returns the sums. */
-    static Sums overRows(ChannelView view, Rows rows) {
-        return overUnits(units(view), view.size(), view.channels(), rows);
+    /** Sums over every unit of a view, in chunks over the {@link PassThreads} (see {@link #sumOverUnits}). */
+    static Sums sumOverRows(ChannelView view, SumRows rows) {
+        return sumOverUnits(units(view), view.size(), view.channels(), view.channels(), rows);
+    }
+
+    /** Writes every unit of a view, in chunks over the {@link PassThreads}. */
+    static void overRows(ChannelView view, Rows rows) {
+        overUnits(units(view), view.size(), rows);
+    }
+
+    /** Chunks of a pass over {@code units} units holding {@code size} values: about {@link #CHUNK_VALUES} each. */
+    private static int chunks(int units, int size) {
+        return Math.min(units, Math.max(1, size / CHUNK_VALUES));
+    }
+
+    private static int chunkStart(int units, int chunks, int i) {
+        return (int) ((long) units * i / chunks);
     }
 
     /**
-     * Runs {@code rows} over units [0, units) of a tensor of {@code size} values, in equal parts of at least
-     * {@link #MIN_VALUES_PER_THREAD} values over the {@link PassThreads}, and adds up the parts' sums.
+     * Sums over units [0, units) of a tensor of {@code size} values: each chunk into its own sums, added in chunk
+     * order, so the result does not depend on which thread ran which chunk. A chunk sums at least
+     * {@link #VALUES_PER_ACCUMULATOR} values per accumulator it keeps, so its set-up and flush stay a small part.
+     *
+     * @param accumulators how many accumulators a chunk keeps (channels, or the positions of a row)
      */
-    static Sums overUnits(int units, int size, int channels, Rows rows) {
-        int parts = Math.min(Math.min(PassThreads.parallelism(), size / MIN_VALUES_PER_THREAD), units);
-        if (parts <= 1) {
-            Sums sums = new Sums(channels);
-            rows.run(0, units, sums);
-            return sums;
-        }
-        Sums[] sums = new Sums[parts];
-        Runnable[] work = new Runnable[parts];
-        for (int i = 0; i < parts; i++) {
-            int from = (int) ((long) units * i / parts);
-            int to = (int) ((long) units * (i + 1) / parts);
-            Sums partSums = new Sums(channels);
-            sums[i] = partSums;
-            work[i] = () -> rows.run(from, to, partSums);
-        }
-        PassThreads.run(work);
-        for (int i = 1; i < parts; i++) {
+    static Sums sumOverUnits(int units, int size, int channels, int accumulators, SumRows rows) {
+        int chunks = Math.max(1, Math.min(chunks(units, size), size / (VALUES_PER_ACCUMULATOR * accumulators)));
+        Sums[] sums = new Sums[chunks];
+        PassThreads.run(chunks, i -> {
+            Sums chunkSums = new Sums(channels);
+            rows.run(chunkStart(units, chunks, i), chunkStart(units, chunks, i + 1), chunkSums);
+            sums[i] = chunkSums;
+        });
+        for (int i = 1; i < chunks; i++) {
             sums[0].add(sums[i]);
         }
         return sums[0];
+    }
+
+    /** Writes units [0, units) of a tensor of {@code size} values, in chunks over the {@link PassThreads}. */
+    static void overUnits(int units, int size, Rows rows) {
+        int chunks = chunks(units, size);
+        PassThreads.run(chunks, i -> rows.run(chunkStart(units, chunks, i), chunkStart(units, chunks, i + 1)));
     }
 
     /**

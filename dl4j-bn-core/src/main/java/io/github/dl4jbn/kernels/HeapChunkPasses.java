@@ -4,6 +4,7 @@ import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
 
 import static io.github.dl4jbn.kernels.FloatBatchNormKernels.overRows;
+import static io.github.dl4jbn.kernels.FloatBatchNormKernels.sumOverRows;
 import static io.github.dl4jbn.kernels.FloatBatchNormKernels.unitLength;
 
 /**
@@ -47,7 +48,7 @@ final class HeapChunkPasses implements FloatPasses {
         int rowLength = unitLength(view);
         int step = rowsPerChunk(view);
         int full = step * rowLength;
-        return overRows(view, (from, to, sums) -> {
+        return sumOverRows(view, (from, to, sums) -> {
             float[] ke = inner == 1 ? expanded(3, k, full) : null;
             float[] s1 = inner == 1 ? scratch(4, full) : null;
             float[] s2 = inner == 1 ? scratch(5, full) : null;
@@ -106,7 +107,7 @@ final class HeapChunkPasses implements FloatPasses {
         int inner = view.inner();
         int rowLength = unitLength(view);
         int step = rowsPerChunk(view);
-        overRows(view, (from, to, ignored) -> {
+        overRows(view, (from, to) -> {
             int full = step * rowLength;
             float[] ae = inner == 1 ? expanded(3, a, full) : null;
             float[] be = inner == 1 ? expanded(4, b, full) : null;

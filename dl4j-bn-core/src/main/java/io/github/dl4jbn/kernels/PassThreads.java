@@ -4,19 +4,24 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.IntConsumer;
 
 /**
- * The helper threads a memory pass is split over: part 0 runs on the calling thread, part i on helper i. A helper
- * spins for a short while after each part before it parks, so the back-to-back passes of one layer call hand
- * over in well under a microsecond; waking a parked thread (or a fork-join worker) costs tens of microseconds on
- * a VM, which is more than a mid-size tensor's pass takes (measured: [256, 1024] forward+backward was slower on
- * the common fork-join pool than on one thread). A part a helper has not started when the caller finishes its
- * own is taken back and run by the caller, so a slow wake-up never makes a pass wait. One caller at a time owns
- * the helpers; a concurrent caller (ParallelWrapper workers, say) runs its passes on its own thread.
+ * The helper threads a memory pass is split over. A pass is cut into chunks and every thread (the caller is
+ * thread 0) owns an equal run of them, so a tensor that fits in the cores' caches is read by the same core on
+ * every pass; a thread that runs out takes the others' remaining chunks from the back. A helper that wakes up
+ * late (tens of microseconds on a VM, more than a mid-size tensor's pass) thus just finds its chunks done.
+ * A helper spins for a short while after its last chunk before it parks, so the back-to-back passes of one
+ * layer call find it awake. One caller at a time owns the helpers; a concurrent caller (ParallelWrapper workers,
+ * say) runs all its chunks on its own thread. Which thread runs a chunk never changes the result: the kernels
+ * keep one partial sum per chunk and add them in chunk order.
  *
- * <p>Helpers: {@code availableProcessors - 1}, or {@code -Ddl4jbn.threads=N} for N threads in all (1: none).
+ * <p>Threads in all, the caller's included: {@code availableProcessors}, at most 8 (memory-bound passes gain
+ * nothing beyond), or {@code -Ddl4jbn.threads=N} (1: no helper).
  */
 final class PassThreads {
 
@@ -24,6 +29,8 @@ final class PassThreads {
 
     /** How long an idle helper spins before parking: covers the gap between the passes of one layer call. */
     private static final long SPIN_NANOS = 100_000;
+    /** Default cap on the threads in all. */
+    private static final int MAX_DEFAULT_THREADS = 8;
 
     private static final Helper[] HELPERS = startHelpers(threads() - 1);
     private static final AtomicBoolean OWNED = new AtomicBoolean();
@@ -37,8 +44,8 @@ final class PassThreads {
     }
 
     private static int threads() {
+        int processors = Math.min(MAX_DEFAULT_THREADS, Runtime.getRuntime().availableProcessors());
         String configured = System.getProperty("dl4jbn.threads");
-        int processors = Runtime.getRuntime().availableProcessors();
         if (configured == null) {
             return processors;
         }
@@ -53,41 +60,46 @@ final class PassThreads {
     private static Helper[] startHelpers(int count) {
         Helper[] helpers = new Helper[Math.max(0, count)];
         for (int i = 0; i < helpers.length; i++) {
-            helpers[i] = new Helper("dl4j-bn-pass-" + (i + 1));
+            helpers[i] = new Helper(i + 1);
         }
         return helpers;
     }
 
     /**
-     * Runs every part, part 0 on the calling thread and the others on the helpers when they are free (else all on
-     * the calling thread), and returns when all have finished. The first failure is rethrown after all parts end.
+     * Runs {@code chunk.accept(i)} for every i in [0, chunks), on the calling thread and on the helpers when they
+     * are free, and returns when every chunk has ended. A chunk's failure is rethrown after all have ended.
      *
-     * @param parts at most {@link #parallelism()} parts
+     * @param chunks how many chunks
+     * @param chunk  the work of chunk i
      */
-    static void run(Runnable[] parts) {
-        if (parts.length == 1 || !OWNED.compareAndSet(false, true)) {
-            for (Runnable part : parts) {
-                part.run();
-            }
+    static void run(int chunks, IntConsumer chunk) {
+        if (chunks == 1) {
+            chunk.accept(0);
             return;
         }
-        Throwable failure = null;
+        boolean owner = chunks > 1 && HELPERS.length > 0 && OWNED.compareAndSet(false, true);
+        Job job = new Job(chunks, chunk, owner ? parallelism() : 1);
         try {
-            for (int i = 1; i < parts.length; i++) {
-                HELPERS[i - 1].post(parts[i]);
+            if (owner) {
+                for (int t = 1; t < parallelism(); t++) {
+                    HELPERS[t - 1].post(job);
+                }
             }
-            try {
-                parts[0].run();
-            } catch (Throwable t) {
-                failure = t;
-            }
-            for (int i = 1; i < parts.length; i++) {
-                Throwable helperFailure = HELPERS[i - 1].finish(parts[i]);
-                failure = failure == null ? helperFailure : failure;
+            job.work(0);
+            if (owner) {
+                for (Helper helper : HELPERS) {
+                    helper.retract(job);
+                }
+                while (job.completed.get() < chunks) {
+                    Thread.onSpinWait();                      // a helper is finishing its last chunk
+                }
             }
         } finally {
-            OWNED.set(false);
+            if (owner) {
+                OWNED.set(false);
+            }
         }
+        Throwable failure = job.failure;
         if (failure instanceof RuntimeException) {
             throw (RuntimeException) failure;
         }
@@ -96,65 +108,100 @@ final class PassThreads {
         }
     }
 
-    /** One helper thread with a one-part mailbox. */
-    private static final class Helper implements Runnable {
-        private final AtomicReference<Runnable> pending = new AtomicReference<>();
-        private final Thread thread;
-        private volatile boolean finished;
-        private volatile boolean parked;
-        private volatile Throwable failure;
+    /** The chunks of one pass: per thread a run [next, end) packed in one long, taken from the front by its owner. */
+    private static final class Job {
+        final IntConsumer chunk;
+        final AtomicLongArray runs;
+        final AtomicInteger completed = new AtomicInteger();
+        volatile Throwable failure;
 
-        Helper(String name) {
-            thread = new Thread(this, name);
+        Job(int chunks, IntConsumer chunk, int threads) {
+            this.chunk = chunk;
+            runs = new AtomicLongArray(threads);
+            for (int t = 0; t < threads; t++) {
+                runs.set(t, pack((int) ((long) chunks * t / threads), (int) ((long) chunks * (t + 1) / threads)));
+            }
+        }
+
+        private static long pack(int next, int end) {
+            return (long) next << 32 | end;
+        }
+
+        /** Thread t: its own run front to back, then the other threads' runs from the back. */
+        void work(int t) {
+            int threads = runs.length();
+            for (int k = 0; k < threads; k++) {
+                int owner = (t + k) % threads;
+                for (int i = take(owner, k == 0); i >= 0; i = take(owner, k == 0)) {
+                    try {
+                        chunk.accept(i);
+                    } catch (Throwable e) {
+                        if (failure == null) {
+                            failure = e;
+                        }
+                    } finally {
+                        completed.incrementAndGet();
+                    }
+                }
+            }
+        }
+
+        /** The next chunk of a thread's run, from the front (its owner) or the back (a thief); -1 if none is left. */
+        private int take(int owner, boolean front) {
+            while (true) {
+                long run = runs.get(owner);
+                int next = (int) (run >>> 32);
+                int end = (int) run;
+                if (next >= end) {
+                    return -1;
+                }
+                if (runs.compareAndSet(owner, run, front ? pack(next + 1, end) : pack(next, end - 1))) {
+                    return front ? next : end - 1;
+                }
+            }
+        }
+    }
+
+    /** One helper thread with a one-job mailbox; it works jobs as thread {@code index}. */
+    private static final class Helper implements Runnable {
+        private final AtomicReference<Job> mailbox = new AtomicReference<>();
+        private final Thread thread;
+        private final int index;
+        private volatile boolean parked;
+
+        Helper(int index) {
+            this.index = index;
+            thread = new Thread(this, "dl4j-bn-pass-" + index);
             thread.setDaemon(true);
             thread.start();
         }
 
-        /** Hands a part over; the caller owns the helpers and the helper is idle. */
-        void post(Runnable part) {
-            finished = false;
-            failure = null;
-            pending.set(part);
+        void post(Job job) {
+            mailbox.set(job);
             if (parked) {
                 LockSupport.unpark(thread);
             }
         }
 
-        /** Runs the part here if the helper has not taken it yet, else waits for it; returns its failure. */
-        Throwable finish(Runnable part) {
-            if (pending.compareAndSet(part, null)) {
-                try {
-                    part.run();
-                    return null;
-                } catch (Throwable t) {
-                    return t;
-                }
-            }
-            while (!finished) {
-                Thread.onSpinWait();
-            }
-            return failure;
+        /** Takes a job back that this helper has not started; a late helper would find no chunk left anyway. */
+        void retract(Job job) {
+            mailbox.compareAndSet(job, null);
         }
 
         @Override
         public void run() {
             long idleSince = System.nanoTime();
             while (true) {
-                Runnable part = pending.get();
-                if (part != null && pending.compareAndSet(part, null)) {
-                    try {
-                        part.run();
-                    } catch (Throwable t) {
-                        failure = t;
-                    }
-                    finished = true;
+                Job job = mailbox.get();
+                if (job != null && mailbox.compareAndSet(job, null)) {
+                    job.work(index);
                     idleSince = System.nanoTime();
                 } else if (System.nanoTime() - idleSince < SPIN_NANOS) {
                     Thread.onSpinWait();
                 } else {
                     parked = true;
-                    if (pending.get() == null) {
-                        LockSupport.park(this);               // post() unparks after setting pending
+                    if (mailbox.get() == null) {
+                        LockSupport.park(this);               // post() unparks after filling the mailbox
                     }
                     parked = false;
                     idleSince = System.nanoTime();

@@ -9,6 +9,8 @@ import java.nio.ByteOrder;
 
 import static io.github.dl4jbn.kernels.FloatBatchNormKernels.overRows;
 import static io.github.dl4jbn.kernels.FloatBatchNormKernels.overUnits;
+import static io.github.dl4jbn.kernels.FloatBatchNormKernels.sumOverRows;
+import static io.github.dl4jbn.kernels.FloatBatchNormKernels.sumOverUnits;
 
 /**
  * The float passes with the JDK Vector API, reading and writing the buffers themselves (no heap round trip).
@@ -54,10 +56,10 @@ final class VectorPasses implements FloatPasses {
         int inner = view.inner();
         if (rowWise(view)) {
             float[] kr = expand(k, inner);
-            return overUnits(view.outer(), view.size(), channels,
+            return sumOverUnits(view.outer(), view.size(), channels, kr.length,
                     (from, to, out) -> rowSums(x, xBase, dy, dyBase, kr.length, inner, from, to, kr, out));
         }
-        return overRows(view, (from, to, out) -> {
+        return sumOverRows(view, (from, to, out) -> {
             for (int p = from; p < to; p++) {
                 planeSums(x, 4 * (xBase + p * inner), dy, 4 * (dyBase + p * inner), inner, k[p % channels],
                         p % channels, out);
@@ -118,40 +120,85 @@ final class VectorPasses implements FloatPasses {
 
     /**
      * Rows [from, to) of {@code channels} values (C, or C x inner for short planes): float accumulators per
-     * position, flushed into double every FLUSH_ROWS rows; the same sums as {@link #planeSums}.
+     * position, four rows per accumulator update, flushed into double every FLUSH_ROWS rows; the same sums as
+     * {@link #planeSums}.
      */
     private static void rowSums(ByteBuffer x, int xBase, ByteBuffer dy, int dyBase, int channels, int inner,
                                 int from, int to, float[] k, FloatBatchNormKernels.Sums out) {
         float[] s1 = new float[channels];
         float[] s2 = new float[channels];
-        int vectorEnd = S.loopBound(channels);
-        for (int r = from; r < to; r++) {
-            int xOff = 4 * (xBase + r * channels);
-            int dyOff = 4 * (dyBase + r * channels);
-            int c = 0;
-            for (; c < vectorEnd; c += S.length()) {
-                FloatVector d = FloatVector.fromByteBuffer(S, x, xOff + 4 * c, NATIVE).sub(FloatVector.fromArray(S, k, c));
-                FloatVector g = dy == null ? d : FloatVector.fromByteBuffer(S, dy, dyOff + 4 * c, NATIVE);
-                FloatVector.fromArray(S, s1, c).add(g).intoArray(s1, c);
-                g.fma(d, FloatVector.fromArray(S, s2, c)).intoArray(s2, c);
+        for (int r = from; r < to; ) {
+            int flushAt = Math.min(to, r + FLUSH_ROWS);
+            for (; r + 4 <= flushAt; r += 4) {
+                fourRowSums(x, 4 * (xBase + r * channels), dy, 4 * (dyBase + r * channels), channels, k, s1, s2);
             }
-            for (; c < channels; c++) {
-                float d = x.getFloat(xOff + 4 * c) - k[c];
-                float g = dy == null ? d : dy.getFloat(dyOff + 4 * c);
-                s1[c] += g;
-                s2[c] += g * d;
+            for (; r < flushAt; r++) {
+                oneRowSums(x, 4 * (xBase + r * channels), dy, 4 * (dyBase + r * channels), channels, k, s1, s2);
             }
-            if ((r - from + 1) % FLUSH_ROWS == 0 || r == to - 1) {
-                flush(s1, s2, inner, out);
-            }
+            flush(s1, s2, inner, out);
         }
     }
 
-    /** Adds row accumulators into per-channel double sums; position j of a row belongs to channel j / inner. */
+    /** Four consecutive rows into the accumulators: one load and store of each accumulator per four rows. */
+    private static void fourRowSums(ByteBuffer x, int xOff, ByteBuffer dy, int dyOff, int channels, float[] k,
+                                    float[] s1, float[] s2) {
+        int rowBytes = 4 * channels;
+        int c = 0;
+        for (int bound = S.loopBound(channels); c < bound; c += S.length()) {
+            FloatVector kv = FloatVector.fromArray(S, k, c);
+            int xc = xOff + 4 * c;
+            int dyc = dyOff + 4 * c;
+            FloatVector d0 = FloatVector.fromByteBuffer(S, x, xc, NATIVE).sub(kv);
+            FloatVector d1 = FloatVector.fromByteBuffer(S, x, xc + rowBytes, NATIVE).sub(kv);
+            FloatVector d2 = FloatVector.fromByteBuffer(S, x, xc + 2 * rowBytes, NATIVE).sub(kv);
+            FloatVector d3 = FloatVector.fromByteBuffer(S, x, xc + 3 * rowBytes, NATIVE).sub(kv);
+            FloatVector g0 = dy == null ? d0 : FloatVector.fromByteBuffer(S, dy, dyc, NATIVE);
+            FloatVector g1 = dy == null ? d1 : FloatVector.fromByteBuffer(S, dy, dyc + rowBytes, NATIVE);
+            FloatVector g2 = dy == null ? d2 : FloatVector.fromByteBuffer(S, dy, dyc + 2 * rowBytes, NATIVE);
+            FloatVector g3 = dy == null ? d3 : FloatVector.fromByteBuffer(S, dy, dyc + 3 * rowBytes, NATIVE);
+            FloatVector.fromArray(S, s1, c).add(g0.add(g1).add(g2.add(g3))).intoArray(s1, c);
+            g0.fma(d0, g1.mul(d1)).add(g2.fma(d2, g3.mul(d3))).add(FloatVector.fromArray(S, s2, c)).intoArray(s2, c);
+        }
+        for (int row = 0; row < 4; row++) {
+            scalarSums(x, xOff + row * rowBytes, dy, dyOff + row * rowBytes, c, channels, k, s1, s2);
+        }
+    }
+
+    /** One row into the accumulators. */
+    private static void oneRowSums(ByteBuffer x, int xOff, ByteBuffer dy, int dyOff, int channels, float[] k,
+                                   float[] s1, float[] s2) {
+        int c = 0;
+        for (int bound = S.loopBound(channels); c < bound; c += S.length()) {
+            FloatVector d = FloatVector.fromByteBuffer(S, x, xOff + 4 * c, NATIVE).sub(FloatVector.fromArray(S, k, c));
+            FloatVector g = dy == null ? d : FloatVector.fromByteBuffer(S, dy, dyOff + 4 * c, NATIVE);
+            FloatVector.fromArray(S, s1, c).add(g).intoArray(s1, c);
+            g.fma(d, FloatVector.fromArray(S, s2, c)).intoArray(s2, c);
+        }
+        scalarSums(x, xOff, dy, dyOff, c, channels, k, s1, s2);
+    }
+
+    /** Positions [from, to) of one row, the tail no vector covers. */
+    private static void scalarSums(ByteBuffer x, int xOff, ByteBuffer dy, int dyOff, int from, int to, float[] k,
+                                   float[] s1, float[] s2) {
+        for (int c = from; c < to; c++) {
+            float d = x.getFloat(xOff + 4 * c) - k[c];
+            float g = dy == null ? d : dy.getFloat(dyOff + 4 * c);
+            s1[c] += g;
+            s2[c] += g * d;
+        }
+    }
+
+    /** Adds row accumulators into per-channel double sums; positions [c * inner, (c + 1) * inner) are channel c's. */
     private static void flush(float[] s1, float[] s2, int inner, FloatBatchNormKernels.Sums out) {
-        for (int j = 0; j < s1.length; j++) {
-            out.a[j / inner] += s1[j];
-            out.b[j / inner] += s2[j];
+        for (int c = 0, j = 0; c < out.a.length; c++) {
+            double a = 0;
+            double b = 0;
+            for (int end = j + inner; j < end; j++) {
+                a += s1[j];
+                b += s2[j];
+            }
+            out.a[c] += a;
+            out.b[c] += b;
         }
         java.util.Arrays.fill(s1, 0f);
         java.util.Arrays.fill(s2, 0f);
@@ -168,20 +215,62 @@ final class VectorPasses implements FloatPasses {
             float[] kr = expand(k, inner);
             float[] dr = expand(d, inner);
             int row = ar.length;
-            overUnits(view.outer(), view.size(), channels, (from, to, ignored) -> {
-                for (int r = from; r < to; r++) {
+            overUnits(view.outer(), view.size(), (from, to) -> {
+                int r = from;
+                for (; r + 4 <= to; r += 4) {
+                    affineFourRows(u, 4 * (uBase + r * row), v, 4 * (vBase + r * row), ar, br, kr, dr, row, out,
+                            4 * (outBase + r * row));
+                }
+                for (; r < to; r++) {
                     affineRun(u, 4 * (uBase + r * row), v, 4 * (vBase + r * row), ar, br, kr, dr, 0, 1, row, out,
                             4 * (outBase + r * row));
                 }
             });
             return;
         }
-        overRows(view, (from, to, ignored) -> {
+        overRows(view, (from, to) -> {
             for (int p = from; p < to; p++) {
                 affineRun(u, 4 * (uBase + p * inner), v, 4 * (vBase + p * inner), a, b, k, d, p % channels, 0,
                         inner, out, 4 * (outBase + p * inner));
             }
         });
+    }
+
+    /** Four consecutive rows of {@code n} values against per-position coefficients, loaded once per four rows. */
+    private static void affineFourRows(ByteBuffer u, int uOff, ByteBuffer v, int vOff, float[] a, float[] b,
+                                       float[] k, float[] d, int n, ByteBuffer out, int outOff) {
+        int rowBytes = 4 * n;
+        int i = 0;
+        for (int bound = S.loopBound(n); i < bound; i += S.length()) {
+            FloatVector kv = FloatVector.fromArray(S, k, i);
+            FloatVector bv = FloatVector.fromArray(S, b, i);
+            FloatVector dv = FloatVector.fromArray(S, d, i);
+            int vi = vOff + 4 * i;
+            FloatVector y0 = FloatVector.fromByteBuffer(S, v, vi, NATIVE).sub(kv).fma(bv, dv);
+            FloatVector y1 = FloatVector.fromByteBuffer(S, v, vi + rowBytes, NATIVE).sub(kv).fma(bv, dv);
+            FloatVector y2 = FloatVector.fromByteBuffer(S, v, vi + 2 * rowBytes, NATIVE).sub(kv).fma(bv, dv);
+            FloatVector y3 = FloatVector.fromByteBuffer(S, v, vi + 3 * rowBytes, NATIVE).sub(kv).fma(bv, dv);
+            if (u != null) {
+                FloatVector av = FloatVector.fromArray(S, a, i);
+                int ui = uOff + 4 * i;
+                y0 = FloatVector.fromByteBuffer(S, u, ui, NATIVE).fma(av, y0);
+                y1 = FloatVector.fromByteBuffer(S, u, ui + rowBytes, NATIVE).fma(av, y1);
+                y2 = FloatVector.fromByteBuffer(S, u, ui + 2 * rowBytes, NATIVE).fma(av, y2);
+                y3 = FloatVector.fromByteBuffer(S, u, ui + 3 * rowBytes, NATIVE).fma(av, y3);
+            }
+            int oi = outOff + 4 * i;
+            y0.intoByteBuffer(out, oi, NATIVE);
+            y1.intoByteBuffer(out, oi + rowBytes, NATIVE);
+            y2.intoByteBuffer(out, oi + 2 * rowBytes, NATIVE);
+            y3.intoByteBuffer(out, oi + 3 * rowBytes, NATIVE);
+        }
+        for (int row = 0; row < 4; row++) {
+            for (int j = i; j < n; j++) {
+                int at = 4 * j + row * rowBytes;
+                float y = b[j] * (v.getFloat(vOff + at) - k[j]) + d[j];
+                out.putFloat(outOff + at, u == null ? y : y + a[j] * u.getFloat(uOff + at));
+            }
+        }
     }
 
     /**

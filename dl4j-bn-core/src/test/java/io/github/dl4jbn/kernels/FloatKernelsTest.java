@@ -7,10 +7,12 @@ import org.junit.jupiter.params.provider.MethodSource;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 
@@ -36,7 +38,9 @@ class FloatKernelsTest {
                 "5000, 3, 1, 10000, 0.01",  // large mean, small spread, channels-last, split over flush blocks
                 "2, 3, 40000, 10000, 0.01", // large mean, small spread, long channels-first rows
                 "3, 37, 1, 1, 2",           // channel count not a multiple of any vector length
+                "7, 37, 1, 1, 2",           // rows in blocks of four and one by one, channel tail
                 "3, 2, 45, 1, 2",           // short planes, run as whole rows with per-element coefficients
+                "9, 2, 45, 1, 2",           // the same, rows in blocks of four and one by one
                 "3, 2, 101, 1, 2",          // plane length not a multiple of any vector length, plane by plane
                 "4000, 64, 3, 0, 1"         // short planes, split over the pass threads
         };
@@ -133,6 +137,46 @@ class FloatKernelsTest {
                 int c = (i / inner) % channels;
                 double scale = gamma[c] * invStd[c];
                 assertEquals(dxd[i], dxf[i], 1e-5 * scale * (1 + Math.abs(dyd[i])), "dx " + i + " through=" + through);
+            }
+        }
+    }
+
+    /** The sums are added chunk by chunk in order, so repeated runs agree to the bit whichever thread ran a chunk. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("implementations")
+    void splitPassesGiveTheSameBitsEveryTime(FloatBatchNormKernels kernels) {
+        for (ChannelView view : new ChannelView[]{new ChannelView(1024, 512, 1), new ChannelView(64, 16, 640)}) {
+            Random r = new Random(7);
+            float[] x = new float[view.size()];
+            float[] dy = new float[view.size()];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) (3 + r.nextGaussian());
+                dy[i] = (float) r.nextGaussian();
+            }
+            ByteBuffer xb = direct(x, 0);
+            ByteBuffer dyb = direct(dy, 0);
+            int channels = view.channels();
+            double[] firstMean = null;
+            double[] firstVar = null;
+            double[] firstDgamma = null;
+            for (int run = 0; run < 100; run++) {
+                double[] mean = new double[channels];
+                double[] var = new double[channels];
+                double[] dgamma = new double[channels];
+                kernels.batchMeanAndVariance(xb, 0, view, mean, var);
+                double[] ones = new double[channels];
+                Arrays.fill(ones, 1.0);
+                kernels.backward(xb, 0, dyb, 0, view, mean, ones, ones, true, direct(new float[0], view.size()), 0,
+                        dgamma, new double[channels]);
+                if (firstMean == null) {
+                    firstMean = mean;
+                    firstVar = var;
+                    firstDgamma = dgamma;
+                } else {
+                    assertArrayEquals(firstMean, mean, 0.0, "mean, run " + run);
+                    assertArrayEquals(firstVar, var, 0.0, "var, run " + run);
+                    assertArrayEquals(firstDgamma, dgamma, 0.0, "dgamma, run " + run);
+                }
             }
         }
     }

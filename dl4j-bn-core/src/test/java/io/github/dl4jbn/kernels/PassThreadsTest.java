@@ -4,6 +4,8 @@ import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -16,59 +18,47 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The hand-over of pass parts to the helper threads: each part once, failures rethrown, concurrent callers. */
+/** The hand-over of pass chunks to the helper threads: each chunk once, failures rethrown, concurrent callers. */
 class PassThreadsTest {
 
-    private static Runnable[] counting(AtomicIntegerArray runs, int parts) {
-        Runnable[] work = new Runnable[parts];
-        for (int i = 0; i < parts; i++) {
-            int part = i;
-            work[i] = () -> runs.incrementAndGet(part);
-        }
-        return work;
-    }
-
-    @Test
-    void everyPartRunsExactlyOnceBeforeRunReturns() {
-        int parts = PassThreads.parallelism();
-        for (int round = 0; round < 10_000; round++) {
-            AtomicIntegerArray runs = new AtomicIntegerArray(parts);
-            PassThreads.run(counting(runs, parts));
-            for (int i = 0; i < parts; i++) {
-                assertEquals(1, runs.get(i), "round " + round + ", part " + i);
+    /** Runs {@code chunks} chunks that count their own runs; true if each ran exactly once. */
+    private static boolean eachChunkRanOnce(int chunks) {
+        AtomicIntegerArray runs = new AtomicIntegerArray(chunks);
+        PassThreads.run(chunks, runs::incrementAndGet);
+        for (int i = 0; i < chunks; i++) {
+            if (runs.get(i) != 1) {
+                return false;
             }
         }
+        return true;
     }
 
     @Test
-    void aHelperPartsFailureReachesTheCallerAfterEveryPartEnded() {
-        if (PassThreads.parallelism() < 2) {
-            return;                                                  // no helper on a one-core machine
+    void everyChunkRunsExactlyOnceBeforeRunReturns() {
+        for (int round = 0; round < 10_000; round++) {
+            int chunks = 1 + round % 17;
+            assertTrue(eachChunkRanOnce(chunks), "round " + round + ", " + chunks + " chunks");
         }
-        AtomicInteger finished = new AtomicInteger();
-        IllegalStateException failure = new IllegalStateException("part 1 failed");
-        Runnable[] work = {
-                () -> { throw new IllegalArgumentException("part 0 failed"); },
-                () -> {
-                    sleep(20);
-                    finished.incrementAndGet();
-                    throw failure;
-                }
-        };
-        IllegalArgumentException first = assertThrows(IllegalArgumentException.class, () -> PassThreads.run(work));
-        assertEquals("part 0 failed", first.getMessage());          // the caller's own failure wins
-        assertEquals(1, finished.get(), "run returned before the helper's part ended");
-        Runnable[] helperFails = {() -> { }, () -> { throw failure; }};
-        assertSame(failure, assertThrows(IllegalStateException.class, () -> PassThreads.run(helperFails)));
-        AtomicIntegerArray runs = new AtomicIntegerArray(2);
-        PassThreads.run(counting(runs, 2));                          // the helpers still work
-        assertEquals(1, runs.get(0));
-        assertEquals(1, runs.get(1));
     }
 
     @Test
-    void concurrentCallersEachGetAllTheirParts() throws Exception {
-        int parts = PassThreads.parallelism();
+    void aChunksFailureReachesTheCallerAfterEveryChunkEnded() {
+        AtomicInteger ended = new AtomicInteger();
+        IllegalStateException failure = new IllegalStateException("chunk 3 failed");
+        IllegalStateException thrown = assertThrows(IllegalStateException.class, () -> PassThreads.run(8, i -> {
+            sleep(5);
+            ended.incrementAndGet();
+            if (i == 3) {
+                throw failure;
+            }
+        }));
+        assertSame(failure, thrown);
+        assertEquals(8, ended.get(), "run returned before every chunk ended");
+        assertTrue(eachChunkRanOnce(8), "the helpers still work after a failure");
+    }
+
+    @Test
+    void concurrentCallersEachGetAllTheirChunks() throws Exception {
         ExecutorService callers = Executors.newFixedThreadPool(4);
         try {
             List<Future<Integer>> results = new ArrayList<>();
@@ -76,13 +66,7 @@ class PassThreadsTest {
                 results.add(callers.submit(() -> {
                     int complete = 0;
                     for (int round = 0; round < 2_000; round++) {
-                        AtomicIntegerArray runs = new AtomicIntegerArray(parts);
-                        PassThreads.run(counting(runs, parts));
-                        boolean all = true;
-                        for (int i = 0; i < parts; i++) {
-                            all &= runs.get(i) == 1;
-                        }
-                        complete += all ? 1 : 0;
+                        complete += eachChunkRanOnce(1 + round % 9) ? 1 : 0;
                     }
                     return complete;
                 }));
@@ -96,22 +80,18 @@ class PassThreadsTest {
     }
 
     @Test
-    void aParkedHelperIsWokenUp() {
+    void aParkedHelperIsWokenUpAndTakesChunks() {
         if (PassThreads.parallelism() < 2) {
-            return;
+            return;                                                  // no helper on a one-core machine
         }
-        sleep(50);                                                   // well past the spin time: the helper parks
-        Thread[] ranOn = new Thread[2];
-        Runnable[] work = {
-                () -> {
-                    ranOn[0] = Thread.currentThread();
-                    sleep(50);                                       // time for the helper to wake and take its part
-                },
-                () -> ranOn[1] = Thread.currentThread()
-        };
-        PassThreads.run(work);
-        assertSame(Thread.currentThread(), ranOn[0]);
-        assertTrue(ranOn[1].getName().startsWith("dl4j-bn-pass-"), "part 1 ran on " + ranOn[1].getName());
+        sleep(50);                                                   // well past the spin time: the helpers park
+        Set<String> threads = ConcurrentHashMap.newKeySet();
+        PassThreads.run(20, i -> {
+            threads.add(Thread.currentThread().getName());
+            sleep(5);                                                // time for a helper to wake and join in
+        });
+        assertTrue(threads.contains(Thread.currentThread().getName()), "the caller works too: " + threads);
+        assertTrue(threads.stream().anyMatch(name -> name.startsWith("dl4j-bn-pass-")), "no helper took a chunk: " + threads);
     }
 
     private static void sleep(long millis) {
