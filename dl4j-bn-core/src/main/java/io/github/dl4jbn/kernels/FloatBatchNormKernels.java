@@ -34,6 +34,8 @@ public final class FloatBatchNormKernels {
     static final int CHUNK_VALUES = 1 << 15;
     /** Least values a chunk of a sums pass adds per accumulator (see {@link #sumOverUnits}). */
     static final int VALUES_PER_ACCUMULATOR = 16;
+    /** Least values of a chunk of a sums pass: each chunk sets up and flushes its own partial sums. */
+    static final int SUM_CHUNK_VALUES = 1 << 16;
 
     /** Plain Java through heap chunks: any JVM. */
     public static final FloatBatchNormKernels HEAP = new FloatBatchNormKernels(new HeapChunkPasses(), "heap chunks");
@@ -150,12 +152,14 @@ public final class FloatBatchNormKernels {
     /**
      * Sums over units [0, units) of a tensor of {@code size} values: each chunk into its own sums, added in chunk
      * order, so the result does not depend on which thread ran which chunk. A chunk sums at least
-     * {@link #VALUES_PER_ACCUMULATOR} values per accumulator it keeps, so its set-up and flush stay a small part.
+     * {@link #SUM_CHUNK_VALUES} values and {@link #VALUES_PER_ACCUMULATOR} per accumulator it keeps, so its
+     * set-up and flush stay a small part.
      *
      * @param accumulators how many accumulators a chunk keeps (channels, or the positions of a row)
      */
     static Sums sumOverUnits(int units, int size, int channels, int accumulators, SumRows rows) {
-        int chunks = Math.max(1, Math.min(chunks(units, size), size / (VALUES_PER_ACCUMULATOR * accumulators)));
+        int chunks = Math.max(1, Math.min(Math.min(units, size / SUM_CHUNK_VALUES),
+                size / (VALUES_PER_ACCUMULATOR * accumulators)));
         Sums[] sums = new Sums[chunks];
         PassThreads.run(chunks, i -> {
             Sums chunkSums = new Sums(channels);

@@ -6,6 +6,7 @@ import jdk.incubator.vector.VectorSpecies;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 
 import static io.github.dl4jbn.kernels.FloatBatchNormKernels.overRows;
 import static io.github.dl4jbn.kernels.FloatBatchNormKernels.overUnits;
@@ -113,7 +114,7 @@ final class VectorPasses implements FloatPasses {
         }
         float[] row = new float[perChannel.length * inner];
         for (int c = 0; c < perChannel.length; c++) {
-            java.util.Arrays.fill(row, c * inner, (c + 1) * inner, perChannel[c]);
+            Arrays.fill(row, c * inner, (c + 1) * inner, perChannel[c]);
         }
         return row;
     }
@@ -190,18 +191,25 @@ final class VectorPasses implements FloatPasses {
 
     /** Adds row accumulators into per-channel double sums; positions [c * inner, (c + 1) * inner) are channel c's. */
     private static void flush(float[] s1, float[] s2, int inner, FloatBatchNormKernels.Sums out) {
-        for (int c = 0, j = 0; c < out.a.length; c++) {
-            double a = 0;
-            double b = 0;
-            for (int end = j + inner; j < end; j++) {
-                a += s1[j];
-                b += s2[j];
+        if (inner == 1) {
+            for (int c = 0; c < s1.length; c++) {
+                out.a[c] += s1[c];
+                out.b[c] += s2[c];
             }
-            out.a[c] += a;
-            out.b[c] += b;
+        } else {
+            for (int c = 0, j = 0; c < out.a.length; c++) {
+                double a = 0;
+                double b = 0;
+                for (int end = j + inner; j < end; j++) {
+                    a += s1[j];
+                    b += s2[j];
+                }
+                out.a[c] += a;
+                out.b[c] += b;
+            }
         }
-        java.util.Arrays.fill(s1, 0f);
-        java.util.Arrays.fill(s2, 0f);
+        Arrays.fill(s1, 0f);
+        Arrays.fill(s2, 0f);
     }
 
     @Override
