@@ -1,12 +1,10 @@
 package io.github.dl4jbn.bench;
 
-import io.github.dl4jbn.conf.BatchNorm;
 import org.deeplearning4j.nn.conf.CNN2DFormat;
 import org.deeplearning4j.nn.conf.ConvolutionMode;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.deeplearning4j.nn.conf.layers.ActivationLayer;
-import org.deeplearning4j.nn.conf.layers.BatchNormalization;
 import org.deeplearning4j.nn.conf.layers.ConvolutionLayer;
 import org.deeplearning4j.nn.conf.layers.GlobalPoolingLayer;
 import org.deeplearning4j.nn.conf.layers.OutputLayer;
@@ -16,25 +14,13 @@ import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.nn.weights.WeightInit;
 import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Sgd;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
-import org.openjdk.jmh.annotations.Benchmark;
-import org.openjdk.jmh.annotations.BenchmarkMode;
-import org.openjdk.jmh.annotations.Fork;
 import org.openjdk.jmh.annotations.Level;
-import org.openjdk.jmh.annotations.Measurement;
-import org.openjdk.jmh.annotations.Mode;
-import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Param;
-import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
-import org.openjdk.jmh.annotations.State;
-import org.openjdk.jmh.annotations.Warmup;
-
-import java.util.concurrent.TimeUnit;
 
 /**
  * End to end in a convolutional network, where Batch Normalization sits between DL4J's own convolutions: fit
@@ -44,22 +30,10 @@ import java.util.concurrent.TimeUnit;
  * per-layer benchmark, our helper threads here come to each layer call after other work (the convolutions), as in
  * real training.
  */
-@State(Scope.Thread)
-@BenchmarkMode(Mode.Throughput)
-@OutputTimeUnit(TimeUnit.SECONDS)
-@Warmup(iterations = 3, time = 2)
-@Measurement(iterations = 5, time = 2)
-@Fork(value = 1, jvmArgsAppend = {"-Xmx4g", "--add-modules=jdk.incubator.vector"})
-public class ConvNetworkBenchmark {
-
-    @Param({"none", "ours", "builtin"})
-    public String variant;
+public class ConvNetworkBenchmark extends FitStepBenchmark {
 
     @Param({"NCHW", "NHWC"})
     public String format;
-
-    private MultiLayerNetwork net;
-    private DataSet batch;
 
     @Setup(Level.Trial)
     public void setUp() {
@@ -69,12 +43,8 @@ public class ConvNetworkBenchmark {
         int[] widths = {32, 64, 64};
         for (int i = 0; i < widths.length; i++) {
             list.layer(new ConvolutionLayer.Builder(3, 3).nOut(widths[i]).dataFormat(layout)
-                    .activation(Activation.IDENTITY).hasBias(variant.equals("none")).build());
-            if (variant.equals("ours")) {
-                list.layer(new BatchNorm.Builder().build());
-            } else if (variant.equals("builtin")) {
-                list.layer(new BatchNormalization.Builder().build());
-            }
+                    .activation(Activation.IDENTITY).hasBias(biasWithoutNormalization()).build());
+            addNormalization(list);
             list.layer(new ActivationLayer(Activation.RELU));
             if (i == 1) {
                 list.layer(new SubsamplingLayer.Builder(PoolingType.MAX).kernelSize(2, 2).stride(2, 2).dataFormat(layout).build());
@@ -84,18 +54,7 @@ public class ConvNetworkBenchmark {
         list.layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(10).activation(Activation.SOFTMAX).build());
         net = new MultiLayerNetwork(list.setInputType(InputType.convolutional(32, 32, 3, layout)).build());
         net.init();
-        INDArray labels = Nd4j.zeros(DataType.FLOAT, 32, 10);
-        for (int i = 0; i < 32; i++) {
-            labels.putScalar(i, i % 10, 1);
-        }
         long[] shape = layout == CNN2DFormat.NCHW ? new long[]{32, 3, 32, 32} : new long[]{32, 32, 32, 3};
-        batch = new DataSet(Nd4j.rand(DataType.FLOAT, shape), labels);
-    }
-
-    /** One SGD step. */
-    @Benchmark
-    public double fitStep() {
-        net.fit(batch);
-        return net.score();
+        batch = new DataSet(Nd4j.rand(DataType.FLOAT, shape), labels(32, 10));
     }
 }
