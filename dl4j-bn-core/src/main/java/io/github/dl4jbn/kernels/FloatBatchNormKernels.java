@@ -79,8 +79,9 @@ public final class FloatBatchNormKernels {
     private static FloatBatchNormKernels chooseBest() {
         boolean wanted = !"false".equalsIgnoreCase(System.getProperty("dl4jbn.vector"));
         FloatBatchNormKernels best = wanted && VECTOR != null ? VECTOR : HEAP;
-        log.info("dl4j-bn FLOAT kernels: {}{}", best.name, best == HEAP && VECTOR == null
-                ? " (start the JVM with --add-modules jdk.incubator.vector for the Vector API kernels)" : "");
+        log.info("dl4j-bn FLOAT kernels: {}, up to {} thread(s) per pass on large tensors (-Ddl4jbn.threads){}",
+                best.name, PassThreads.parallelism(), best == HEAP && VECTOR == null
+                        ? " (start the JVM with --add-modules jdk.incubator.vector for the Vector API kernels)" : "");
         return best;
     }
 

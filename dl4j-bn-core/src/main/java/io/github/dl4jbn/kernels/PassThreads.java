@@ -77,7 +77,7 @@ final class PassThreads {
             chunk.accept(0);
             return;
         }
-        boolean owner = chunks > 1 && HELPERS.length > 0 && OWNED.compareAndSet(false, true);
+        boolean owner = HELPERS.length > 0 && OWNED.compareAndSet(false, true);
         Job job = new Job(chunks, chunk, owner ? parallelism() : 1);
         try {
             if (owner) {
@@ -105,6 +105,9 @@ final class PassThreads {
         }
         if (failure instanceof Error) {
             throw (Error) failure;
+        }
+        if (failure != null) {
+            throw new IllegalStateException("dl4j-bn: a pass chunk failed", failure);   // a sneaky checked exception
         }
     }
 
