@@ -160,7 +160,7 @@ public final class FloatBatchNormKernels {
      */
     static Sums sumOverUnits(int units, int size, int channels, int accumulators, SumRows rows) {
         int chunks = Math.max(1, Math.min(Math.min(units, size / SUM_CHUNK_VALUES),
-                size / (VALUES_PER_ACCUMULATOR * Math.max(1, accumulators))));
+                size / (VALUES_PER_ACCUMULATOR * accumulators)));
         Sums[] sums = new Sums[chunks];
         PassThreads.run(chunks, i -> {
             Sums chunkSums = new Sums(channels);
