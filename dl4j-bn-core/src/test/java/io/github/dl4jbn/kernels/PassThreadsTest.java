@@ -2,6 +2,7 @@ package io.github.dl4jbn.kernels;
 
 import org.junit.jupiter.api.Test;
 
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -55,6 +56,19 @@ class PassThreadsTest {
         assertSame(failure, thrown);
         assertEquals(8, ended.get(), "run returned before every chunk ended");
         assertTrue(eachChunkRanOnce(8), "the helpers still work after a failure");
+    }
+
+    @Test
+    void aCheckedExceptionThrownSneakilyIsWrappedNotLost() {
+        IOException checked = new IOException("read failed");
+        IllegalStateException thrown = assertThrows(IllegalStateException.class,
+                () -> PassThreads.run(4, i -> sneakyThrow(checked)));
+        assertSame(checked, thrown.getCause());
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <T extends Throwable> void sneakyThrow(Throwable t) throws T {
+        throw (T) t;
     }
 
     @Test
