@@ -196,7 +196,7 @@ public final class FloatBatchNormKernels {
         for (int c = 0; c < channels; c++) {
             shift[c] = x.getFloat(4 * (base + c * inner));                    // a sample of the channel: first value of row 0
         }
-        Sums total = passes.shiftedSums(x, base, view, shift);
+        Sums total = passes.sums(x, base, null, 0, view, shift);
         double m = view.valuesPerChannel();
         for (int c = 0; c < channels; c++) {
             double d = total.a[c] / m;
@@ -262,7 +262,7 @@ public final class FloatBatchNormKernels {
         for (int c = 0; c < channels; c++) {
             center[c] = (float) mean[c];
         }
-        Sums total = passes.gradientSums(x, xBase, dy, dyBase, view, center);
+        Sums total = passes.sums(x, xBase, dy, dyBase, view, center);
         double m = view.valuesPerChannel();
         float[] a = new float[channels];
         float[] b = new float[channels];

@@ -27,20 +27,10 @@ final class HeapChunkPasses implements FloatPasses {
         return bytes.duplicate().order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer();
     }
 
-    @Override
-    public FloatBatchNormKernels.Sums shiftedSums(ByteBuffer x, int base, ChannelView view, float[] shift) {
-        return sums(x, base, null, 0, view, shift);
-    }
-
-    @Override
-    public FloatBatchNormKernels.Sums gradientSums(ByteBuffer x, int xBase, ByteBuffer dy, int dyBase,
-                                                   ChannelView view, float[] center) {
-        return sums(x, xBase, dy, dyBase, view, center);
-    }
-
     /** Both passes' sums (see {@link #planeSums}); {@code dyBytes == null} selects the statistics'. */
-    private static FloatBatchNormKernels.Sums sums(ByteBuffer xBytes, int xBase, ByteBuffer dyBytes, int dyBase,
-                                                   ChannelView view, float[] k) {
+    @Override
+    public FloatBatchNormKernels.Sums sums(ByteBuffer xBytes, int xBase, ByteBuffer dyBytes, int dyBase,
+                                           ChannelView view, float[] k) {
         FloatBuffer x = floats(xBytes);
         FloatBuffer dy = dyBytes == null ? null : floats(dyBytes);
         int channels = view.channels();

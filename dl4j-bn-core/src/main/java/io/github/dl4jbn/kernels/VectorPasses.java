@@ -39,20 +39,10 @@ final class VectorPasses implements FloatPasses {
     public VectorPasses() {
     }
 
-    @Override
-    public FloatBatchNormKernels.Sums shiftedSums(ByteBuffer x, int base, ChannelView view, float[] shift) {
-        return sums(x, base, null, 0, view, shift);
-    }
-
-    @Override
-    public FloatBatchNormKernels.Sums gradientSums(ByteBuffer x, int xBase, ByteBuffer dy, int dyBase,
-                                                   ChannelView view, float[] center) {
-        return sums(x, xBase, dy, dyBase, view, center);
-    }
-
     /** Both passes' sums (see {@link #planeSums}); {@code dy == null} selects the statistics'. */
-    private static FloatBatchNormKernels.Sums sums(ByteBuffer x, int xBase, ByteBuffer dy, int dyBase,
-                                                   ChannelView view, float[] k) {
+    @Override
+    public FloatBatchNormKernels.Sums sums(ByteBuffer x, int xBase, ByteBuffer dy, int dyBase,
+                                           ChannelView view, float[] k) {
         int channels = view.channels();
         int inner = view.inner();
         if (rowWise(view)) {
