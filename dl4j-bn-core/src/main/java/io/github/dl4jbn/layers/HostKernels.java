@@ -44,32 +44,36 @@ abstract class HostKernels {
         private final FloatBatchNormKernels kernels = FloatBatchNormKernels.best();
         private INDArray xArray;        // kept so a densified copy lives as long as its buffer view
         private INDArray dyArray;
+        private ByteBuffer x;           // their NIO views, taken once per load: every pass reads them
+        private ByteBuffer dy;
 
         @Override
         void loadInput(INDArray array) {
             xArray = HostArrays.dense(array, DataType.FLOAT);
+            x = bytes(xArray);
         }
 
         @Override
         void loadGradient(INDArray array) {
             dyArray = HostArrays.dense(array, DataType.FLOAT);
+            dy = bytes(dyArray);
         }
 
         @Override
         void batchMeanAndVariance(ChannelView view, double[] mean, double[] var) {
-            kernels.batchMeanAndVariance(bytes(xArray), base(xArray), view, mean, var);
+            kernels.batchMeanAndVariance(x, base(xArray), view, mean, var);
         }
 
         @Override
         void normalize(ChannelView view, double[] mean, double[] invStd, double[] gamma, double[] beta, INDArray to) {
-            kernels.normalize(bytes(xArray), base(xArray), view, mean, invStd, gamma, beta, bytes(writable(to)), base(to));
+            kernels.normalize(x, base(xArray), view, mean, invStd, gamma, beta, bytes(writable(to)), base(to));
         }
 
         @Override
         void backward(ChannelView view, double[] mean, double[] invStd, double[] gamma, boolean through,
                       INDArray dx, double[] dgamma, double[] dbeta) {
-            kernels.backward(bytes(xArray), base(xArray), bytes(dyArray), base(dyArray), view, mean, invStd, gamma,
-                    through, bytes(writable(dx)), base(dx), dgamma, dbeta);
+            kernels.backward(x, base(xArray), dy, base(dyArray), view, mean, invStd, gamma, through,
+                    bytes(writable(dx)), base(dx), dgamma, dbeta);
         }
 
         /** The whole data buffer, native order; the array starts at element {@link #base}. */
