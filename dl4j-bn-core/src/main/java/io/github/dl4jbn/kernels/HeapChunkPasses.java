@@ -99,7 +99,7 @@ final class HeapChunkPasses implements FloatPasses {
         int step = rowsPerChunk(view);
         overRows(view, (from, to) -> {
             int full = step * rowLength;
-            float[] ae = inner == 1 ? expanded(3, a, full) : null;
+            float[] ae = inner == 1 && u != null ? expanded(3, a, full) : null;     // not read without u
             float[] be = inner == 1 ? expanded(4, b, full) : null;
             float[] ke = inner == 1 ? expanded(5, k, full) : null;
             float[] de = inner == 1 ? expanded(6, d, full) : null;

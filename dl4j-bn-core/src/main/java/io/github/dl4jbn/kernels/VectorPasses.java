@@ -208,11 +208,11 @@ final class VectorPasses implements FloatPasses {
         int channels = view.channels();
         int inner = view.inner();
         if (rowWise(view)) {
-            float[] ar = expand(a, inner);
+            float[] ar = u == null ? a : expand(a, inner);           // not read without u
             float[] br = expand(b, inner);
             float[] kr = expand(k, inner);
             float[] dr = expand(d, inner);
-            int row = ar.length;
+            int row = br.length;
             overUnits(view.outer(), view.size(), (from, to) -> {
                 int r = from;
                 for (; r + 4 <= to; r += 4) {
