@@ -209,4 +209,51 @@ class FloatKernelsTest {
             }
         }
     }
+
+    /**
+     * The API lets {@code y} be {@code x} and {@code dx} be {@code dy}: in place, the kernels give the same bits as
+     * into a separate buffer. Plane lengths with a vector tail that overlaps the plane's last full vector (50,
+     * 101), channel counts with a tail (37), rows in blocks of four and alone.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("implementations")
+    void inPlaceCallsGiveTheSameBitsAsSeparateOutputs(FloatBatchNormKernels kernels) {
+        for (ChannelView view : new ChannelView[]{new ChannelView(5, 4, 50), new ChannelView(3, 2, 101),
+                new ChannelView(7, 37, 1), new ChannelView(4, 3, 20), new ChannelView(64, 16, 640)}) {
+            Random r = new Random(view.size());
+            float[] x = new float[view.size()];
+            float[] dy = new float[view.size()];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) (2 + r.nextGaussian());
+                dy[i] = (float) r.nextGaussian();
+            }
+            int channels = view.channels();
+            double[] mean = new double[channels];
+            double[] var = new double[channels];
+            double[] gamma = new double[channels];
+            double[] beta = new double[channels];
+            double[] invStd = new double[channels];
+            ByteBuffer xb = direct(x, 0);
+            kernels.batchMeanAndVariance(xb, 0, view, mean, var);
+            for (int c = 0; c < channels; c++) {
+                gamma[c] = 0.5 + c;
+                beta[c] = 1 - c;
+            }
+            BatchNormKernels.inverseStd(var, 1e-5, invStd, channels);
+
+            ByteBuffer separate = direct(new float[x.length], 0);
+            kernels.normalize(xb, 0, view, mean, invStd, gamma, beta, separate, 0);
+            ByteBuffer inPlace = direct(x, 0);
+            kernels.normalize(inPlace, 0, view, mean, invStd, gamma, beta, inPlace, 0);
+            assertArrayEquals(read(separate, 0, x.length), read(inPlace, 0, x.length), "y in place, " + view);
+
+            ByteBuffer dyb = direct(dy, 0);
+            ByteBuffer dxSeparate = direct(new float[x.length], 0);
+            kernels.backward(xb, 0, dyb, 0, view, mean, invStd, gamma, true, dxSeparate, 0, new double[channels],
+                    new double[channels]);
+            kernels.backward(xb, 0, dyb, 0, view, mean, invStd, gamma, true, dyb, 0, new double[channels],
+                    new double[channels]);
+            assertArrayEquals(read(dxSeparate, 0, x.length), read(dyb, 0, x.length), "dx in place, " + view);
+        }
+    }
 }
