@@ -28,10 +28,15 @@ final class VectorPasses implements FloatPasses {
     /** Rows of a channels-last tensor accumulated in float before flushing into double. */
     private static final int FLUSH_ROWS = 128;
     /**
-     * Channels-first planes shorter than this (NCW with short sequences) run as whole rows of C planes against
-     * per-element coefficients, so the vectors do not stop at every short plane.
+     * Channels-first planes shorter than this (NCW with short sequences) run their sums as whole rows of C planes
+     * against per-element accumulators, so the vectors do not stop at every short plane.
      */
     private static final int SHORT_PLANE = 4 * S.length();
+    /**
+     * The affine pass runs planes down to this length: it ends a plane with one vector overlapping the last full
+     * one (so no scalar tail), which costs little once a plane holds two vectors.
+     */
+    private static final int SHORT_AFFINE_PLANE = 2 * S.length();
     /** Longest row (C x inner values) run that way: its coefficient and accumulator arrays stay in cache. */
     private static final int MAX_ROW = 1 << 14;
 
@@ -45,7 +50,7 @@ final class VectorPasses implements FloatPasses {
                                            ChannelView view, float[] k) {
         int channels = view.channels();
         int inner = view.inner();
-        if (rowWise(view)) {
+        if (rowWise(view, SHORT_PLANE)) {
             float[] kr = expand(k, inner);
             return sumOverUnits(view.outer(), view.size(), channels, kr.length,
                     (from, to, out) -> rowSums(x, xBase, dy, dyBase, kr.length, inner, from, to, kr, out));
@@ -92,9 +97,9 @@ final class VectorPasses implements FloatPasses {
         }
     }
 
-    /** Whether a view runs row by row: channels-last, or channels-first with short planes. */
-    private static boolean rowWise(ChannelView view) {
-        return view.inner() == 1 || (view.inner() < SHORT_PLANE && view.channels() * view.inner() <= MAX_ROW);
+    /** Whether a view runs row by row: channels-last, or channels-first with planes shorter than {@code shortPlane}. */
+    private static boolean rowWise(ChannelView view, int shortPlane) {
+        return view.inner() == 1 || (view.inner() < shortPlane && view.channels() * view.inner() <= MAX_ROW);
     }
 
     /** Per-channel values repeated along each channel's plane: a row of C x inner values. */
@@ -207,7 +212,7 @@ final class VectorPasses implements FloatPasses {
                        ChannelView view, ByteBuffer out, int outBase) {
         int channels = view.channels();
         int inner = view.inner();
-        if (rowWise(view)) {
+        if (rowWise(view, SHORT_AFFINE_PLANE)) {
             float[] ar = u == null ? a : expand(a, inner);           // not read without u
             float[] br = expand(b, inner);
             float[] kr = expand(k, inner);
@@ -284,12 +289,25 @@ final class VectorPasses implements FloatPasses {
             FloatVector bv = FloatVector.broadcast(S, b[c0]);
             FloatVector kv = FloatVector.broadcast(S, k[c0]);
             FloatVector dv = FloatVector.broadcast(S, d[c0]);
+            // a plane's tail: one vector ending at n, read before any store so that out may be v or u
+            int last = n - S.length();
+            boolean overlap = bound < n && last >= 0;
+            FloatVector vLast = overlap ? FloatVector.fromByteBuffer(S, v, vOff + 4 * last, NATIVE) : null;
+            FloatVector uLast = overlap && u != null ? FloatVector.fromByteBuffer(S, u, uOff + 4 * last, NATIVE) : null;
             for (; i < bound; i += S.length()) {
                 FloatVector y = FloatVector.fromByteBuffer(S, v, vOff + 4 * i, NATIVE).sub(kv).fma(bv, dv);
                 if (u != null) {
                     y = FloatVector.fromByteBuffer(S, u, uOff + 4 * i, NATIVE).fma(av, y);
                 }
                 y.intoByteBuffer(out, outOff + 4 * i, NATIVE);
+            }
+            if (overlap) {
+                FloatVector y = vLast.sub(kv).fma(bv, dv);
+                if (u != null) {
+                    y = uLast.fma(av, y);
+                }
+                y.intoByteBuffer(out, outOff + 4 * last, NATIVE);
+                return;
             }
         } else {
             for (; i < bound; i += S.length()) {
