@@ -4,6 +4,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.nio.ByteBuffer;
+import java.util.Arrays;
 
 /**
  * The FLOAT counterpart of {@link BatchNormKernels}: the same steps on float tensors held in native-order
@@ -96,9 +97,12 @@ public final class FloatBatchNormKernels {
         final double[] a;
         final double[] b;
 
-        Sums(int channels) {
-            a = new double[channels];
-            b = new double[channels];
+        /** Chunk {@code chunk}'s sums, zero, in the calling thread's {@link Scratch}. */
+        Sums(int chunk, int channels) {
+            a = Scratch.doubles(Scratch.CHUNK_SUMS + 2 * chunk, channels);
+            b = Scratch.doubles(Scratch.CHUNK_SUMS + 2 * chunk + 1, channels);
+            Arrays.fill(a, 0.0);
+            Arrays.fill(b, 0.0);
         }
 
         void add(Sums other) {
@@ -162,11 +166,10 @@ public final class FloatBatchNormKernels {
         int chunks = Math.max(1, Math.min(Math.min(units, size / SUM_CHUNK_VALUES),
                 size / (VALUES_PER_ACCUMULATOR * accumulators)));
         Sums[] sums = new Sums[chunks];
-        PassThreads.run(chunks, i -> {
-            Sums chunkSums = new Sums(channels);
-            rows.run(chunkStart(units, chunks, i), chunkStart(units, chunks, i + 1), chunkSums);
-            sums[i] = chunkSums;
-        });
+        for (int i = 0; i < chunks; i++) {
+            sums[i] = new Sums(i, channels);
+        }
+        PassThreads.run(chunks, i -> rows.run(chunkStart(units, chunks, i), chunkStart(units, chunks, i + 1), sums[i]));
         for (int i = 1; i < chunks; i++) {
             sums[0].add(sums[i]);
         }
@@ -192,7 +195,7 @@ public final class FloatBatchNormKernels {
     public void batchMeanAndVariance(ByteBuffer x, int base, ChannelView view, double[] mean, double[] var) {
         int channels = view.channels();
         int inner = view.inner();
-        float[] shift = new float[channels];
+        float[] shift = Scratch.floats(Scratch.SHIFT, channels);
         for (int c = 0; c < channels; c++) {
             shift[c] = x.getFloat(4 * (base + c * inner));                    // a sample of the channel: first value of row 0
         }
@@ -223,16 +226,16 @@ public final class FloatBatchNormKernels {
     public void normalize(ByteBuffer x, int xBase, ChannelView view, double[] mean, double[] invStd, double[] gamma,
                           double[] beta, ByteBuffer y, int yBase) {
         int channels = view.channels();
-        float[] scale = new float[channels];
-        float[] center = new float[channels];
-        float[] shift = new float[channels];
+        float[] scale = Scratch.floats(Scratch.SCALE, channels);
+        float[] center = Scratch.floats(Scratch.CENTER, channels);
+        float[] shift = Scratch.floats(Scratch.SHIFT, channels);
         for (int c = 0; c < channels; c++) {
             double s = gamma[c] * invStd[c];
             center[c] = (float) mean[c];
             scale[c] = (float) s;
             shift[c] = (float) (beta[c] - (mean[c] - center[c]) * s);
         }
-        passes.affine(null, 0, x, xBase, new float[channels], scale, center, shift, view, y, yBase);
+        passes.affine(null, 0, x, xBase, null, scale, center, shift, view, y, yBase);
     }
 
     /**
@@ -258,15 +261,15 @@ public final class FloatBatchNormKernels {
                          double[] invStd, double[] gamma, boolean throughBatchStatistics,
                          ByteBuffer dx, int dxBase, double[] dgamma, double[] dbeta) {
         int channels = view.channels();
-        float[] center = new float[channels];
+        float[] center = Scratch.floats(Scratch.CENTER, channels);
         for (int c = 0; c < channels; c++) {
             center[c] = (float) mean[c];
         }
         Sums total = passes.sums(x, xBase, dy, dyBase, view, center);
         double m = view.valuesPerChannel();
-        float[] a = new float[channels];
-        float[] b = new float[channels];
-        float[] d = new float[channels];                            // dx = a * dy + b * (x - center) + d
+        float[] a = Scratch.floats(Scratch.SLOPE, channels);
+        float[] b = Scratch.floats(Scratch.SCALE, channels);
+        float[] d = Scratch.floats(Scratch.SHIFT, channels);       // dx = a * dy + b * (x - center) + d
         for (int c = 0; c < channels; c++) {
             double sumDy = total.a[c];
             double sumDyXmu = total.b[c] - sumDy * (mean[c] - center[c]);   // sums were taken around the float centre
@@ -279,6 +282,9 @@ public final class FloatBatchNormKernels {
                 double k = invStd[c] * invStd[c] * sumDyXmu / m;
                 b[c] = (float) (-scale * k);
                 d[c] = (float) (-scale * (sumDy / m + (center[c] - mean[c]) * k));
+            } else {
+                b[c] = 0f;                                          // statistics held constant: dx = scale * dy
+                d[c] = 0f;
             }
         }
         passes.affine(dy, dyBase, x, xBase, a, b, center, d, view, dx, dxBase);

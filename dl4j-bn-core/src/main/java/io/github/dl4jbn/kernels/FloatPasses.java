@@ -17,7 +17,10 @@ interface FloatPasses {
      */
     FloatBatchNormKernels.Sums sums(ByteBuffer x, int xBase, ByteBuffer dy, int dyBase, ChannelView view, float[] k);
 
-    /** Per element: {@code out = a[c] * u + b[c] * (v - k[c]) + d[c]}; {@code u} may be null (a = 0). */
+    /**
+     * Per element: {@code out = a[c] * u + b[c] * (v - k[c]) + d[c]}; {@code u} may be null (a = 0, and then
+     * {@code a} is not read and may be null).
+     */
     void affine(ByteBuffer u, int uBase, ByteBuffer v, int vBase, float[] a, float[] b, float[] k, float[] d,
                 ChannelView view, ByteBuffer out, int outBase);
 }

@@ -225,7 +225,7 @@ final class HeapChunkPasses implements FloatPasses {
         for (int p = 0; p < planes; p++) {
             int c = (first + p) % channels;
             int base = p * inner;
-            float ac = a[c];
+            float ac = u == null ? 0f : a[c];
             float bc = b[c];
             float kc = k[c];
             float dc = d[c];

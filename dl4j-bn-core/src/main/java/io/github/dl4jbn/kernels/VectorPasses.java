@@ -51,7 +51,7 @@ final class VectorPasses implements FloatPasses {
         int channels = view.channels();
         int inner = view.inner();
         if (rowWise(view, SHORT_PLANE)) {
-            float[] kr = expand(k, inner);
+            float[] kr = expand(k, inner, Scratch.ROW_K);
             return sumOverUnits(view.outer(), view.size(), channels, kr.length,
                     (from, to, out) -> rowSums(x, xBase, dy, dyBase, kr.length, inner, from, to, kr, out));
         }
@@ -102,12 +102,12 @@ final class VectorPasses implements FloatPasses {
         return view.inner() == 1 || (view.inner() < shortPlane && view.channels() * view.inner() <= MAX_ROW);
     }
 
-    /** Per-channel values repeated along each channel's plane: a row of C x inner values. */
-    private static float[] expand(float[] perChannel, int inner) {
+    /** Per-channel values repeated along each channel's plane: a row of C x inner values, in a scratch slot. */
+    private static float[] expand(float[] perChannel, int inner, int slot) {
         if (inner == 1) {
             return perChannel;
         }
-        float[] row = new float[perChannel.length * inner];
+        float[] row = Scratch.floats(slot, perChannel.length * inner);
         for (int c = 0; c < perChannel.length; c++) {
             Arrays.fill(row, c * inner, (c + 1) * inner, perChannel[c]);
         }
@@ -121,8 +121,10 @@ final class VectorPasses implements FloatPasses {
      */
     private static void rowSums(ByteBuffer x, int xBase, ByteBuffer dy, int dyBase, int channels, int inner,
                                 int from, int to, float[] k, FloatBatchNormKernels.Sums out) {
-        float[] s1 = new float[channels];
-        float[] s2 = new float[channels];
+        float[] s1 = Scratch.floats(Scratch.SUM_1, channels);           // this thread's, cleared after each flush
+        float[] s2 = Scratch.floats(Scratch.SUM_2, channels);
+        Arrays.fill(s1, 0f);
+        Arrays.fill(s2, 0f);
         for (int r = from; r < to; ) {
             int flushAt = Math.min(to, r + FLUSH_ROWS);
             for (; r + 4 <= flushAt; r += 4) {
@@ -213,10 +215,10 @@ final class VectorPasses implements FloatPasses {
         int channels = view.channels();
         int inner = view.inner();
         if (rowWise(view, SHORT_AFFINE_PLANE)) {
-            float[] ar = u == null ? a : expand(a, inner);           // not read without u
-            float[] br = expand(b, inner);
-            float[] kr = expand(k, inner);
-            float[] dr = expand(d, inner);
+            float[] ar = u == null ? a : expand(a, inner, Scratch.ROW_A);       // not read without u
+            float[] br = expand(b, inner, Scratch.ROW_B);
+            float[] kr = expand(k, inner, Scratch.ROW_K);
+            float[] dr = expand(d, inner, Scratch.ROW_D);
             int row = br.length;
             overUnits(view.outer(), view.size(), (from, to) -> {
                 int r = from;
@@ -225,7 +227,7 @@ final class VectorPasses implements FloatPasses {
                             4 * (outBase + r * row));
                 }
                 for (; r < to; r++) {
-                    affineRun(u, 4 * (uBase + r * row), v, 4 * (vBase + r * row), ar, br, kr, dr, 0, 1, row, out,
+                    affineRow(u, 4 * (uBase + r * row), v, 4 * (vBase + r * row), ar, br, kr, dr, row, out,
                             4 * (outBase + r * row));
                 }
             });
@@ -233,7 +235,7 @@ final class VectorPasses implements FloatPasses {
         }
         overRows(view, (from, to) -> {
             for (int p = from; p < to; p++) {
-                affineRun(u, 4 * (uBase + p * inner), v, 4 * (vBase + p * inner), a, b, k, d, p % channels, 0,
+                affinePlane(u, 4 * (uBase + p * inner), v, 4 * (vBase + p * inner), a, b, k, d, p % channels,
                         inner, out, 4 * (outBase + p * inner));
             }
         });
@@ -276,56 +278,58 @@ final class VectorPasses implements FloatPasses {
         }
     }
 
-    /**
-     * {@code n} consecutive values; coefficient index {@code c0 + i * stride}: stride 1 walks the (expanded)
-     * coefficients of a row, stride 0 holds one channel along a channels-first plane.
-     */
-    private static void affineRun(ByteBuffer u, int uOff, ByteBuffer v, int vOff, float[] a, float[] b, float[] k,
-                                  float[] d, int c0, int stride, int n, ByteBuffer out, int outOff) {
+    /** One row of {@code n} values against per-position coefficients. */
+    private static void affineRow(ByteBuffer u, int uOff, ByteBuffer v, int vOff, float[] a, float[] b, float[] k,
+                                  float[] d, int n, ByteBuffer out, int outOff) {
         int i = 0;
-        int bound = S.loopBound(n);
-        if (stride == 0) {
-            FloatVector av = FloatVector.broadcast(S, a[c0]);
-            FloatVector bv = FloatVector.broadcast(S, b[c0]);
-            FloatVector kv = FloatVector.broadcast(S, k[c0]);
-            FloatVector dv = FloatVector.broadcast(S, d[c0]);
-            // a plane's tail: one vector ending at n, read before any store so that out may be v or u
-            int last = n - S.length();
-            boolean overlap = bound < n && last >= 0;
-            FloatVector vLast = overlap ? FloatVector.fromByteBuffer(S, v, vOff + 4 * last, NATIVE) : null;
-            FloatVector uLast = overlap && u != null ? FloatVector.fromByteBuffer(S, u, uOff + 4 * last, NATIVE) : null;
-            for (; i < bound; i += S.length()) {
-                FloatVector y = FloatVector.fromByteBuffer(S, v, vOff + 4 * i, NATIVE).sub(kv).fma(bv, dv);
-                if (u != null) {
-                    y = FloatVector.fromByteBuffer(S, u, uOff + 4 * i, NATIVE).fma(av, y);
-                }
-                y.intoByteBuffer(out, outOff + 4 * i, NATIVE);
+        for (int bound = S.loopBound(n); i < bound; i += S.length()) {
+            FloatVector y = FloatVector.fromByteBuffer(S, v, vOff + 4 * i, NATIVE).sub(FloatVector.fromArray(S, k, i))
+                    .fma(FloatVector.fromArray(S, b, i), FloatVector.fromArray(S, d, i));
+            if (u != null) {
+                y = FloatVector.fromByteBuffer(S, u, uOff + 4 * i, NATIVE).fma(FloatVector.fromArray(S, a, i), y);
             }
-            if (overlap) {
-                FloatVector y = vLast.sub(kv).fma(bv, dv);
-                if (u != null) {
-                    y = uLast.fma(av, y);
-                }
-                y.intoByteBuffer(out, outOff + 4 * last, NATIVE);
-                return;
-            }
-        } else {
-            for (; i < bound; i += S.length()) {
-                FloatVector y = FloatVector.fromByteBuffer(S, v, vOff + 4 * i, NATIVE).sub(FloatVector.fromArray(S, k, i))
-                        .fma(FloatVector.fromArray(S, b, i), FloatVector.fromArray(S, d, i));
-                if (u != null) {
-                    y = FloatVector.fromByteBuffer(S, u, uOff + 4 * i, NATIVE).fma(FloatVector.fromArray(S, a, i), y);
-                }
-                y.intoByteBuffer(out, outOff + 4 * i, NATIVE);
-            }
+            y.intoByteBuffer(out, outOff + 4 * i, NATIVE);
         }
         for (; i < n; i++) {
-            int c = c0 + i * stride;
-            float y = b[c] * (v.getFloat(vOff + 4 * i) - k[c]) + d[c];
-            if (u != null) {
-                y += a[c] * u.getFloat(uOff + 4 * i);
+            float y = b[i] * (v.getFloat(vOff + 4 * i) - k[i]) + d[i];
+            out.putFloat(outOff + 4 * i, u == null ? y : y + a[i] * u.getFloat(uOff + 4 * i));
+        }
+    }
+
+    /**
+     * One channels-first plane of {@code n} values, channel {@code c}'s coefficients broadcast. The plane ends with
+     * one vector ending at {@code n}, overlapping the last full one instead of a scalar tail; it is computed
+     * before any store, so {@code out} may be {@code v} or {@code u}, and where it overlaps it stores the values
+     * the loop stored.
+     */
+    private static void affinePlane(ByteBuffer u, int uOff, ByteBuffer v, int vOff, float[] a, float[] b, float[] k,
+                                    float[] d, int c, int n, ByteBuffer out, int outOff) {
+        FloatVector bv = FloatVector.broadcast(S, b[c]);
+        FloatVector kv = FloatVector.broadcast(S, k[c]);
+        FloatVector dv = FloatVector.broadcast(S, d[c]);
+        int last = 4 * (n - S.length());
+        if (last < 0) {
+            for (int i = 0; i < n; i++) {
+                float y = b[c] * (v.getFloat(vOff + 4 * i) - k[c]) + d[c];
+                out.putFloat(outOff + 4 * i, u == null ? y : y + a[c] * u.getFloat(uOff + 4 * i));
             }
-            out.putFloat(outOff + 4 * i, y);
+        } else if (u == null) {
+            FloatVector yLast = FloatVector.fromByteBuffer(S, v, vOff + last, NATIVE).sub(kv).fma(bv, dv);
+            for (int i = 0, bound = S.loopBound(n); i < bound; i += S.length()) {
+                FloatVector.fromByteBuffer(S, v, vOff + 4 * i, NATIVE).sub(kv).fma(bv, dv)
+                        .intoByteBuffer(out, outOff + 4 * i, NATIVE);
+            }
+            yLast.intoByteBuffer(out, outOff + last, NATIVE);
+        } else {
+            FloatVector av = FloatVector.broadcast(S, a[c]);
+            FloatVector yLast = FloatVector.fromByteBuffer(S, u, uOff + last, NATIVE)
+                    .fma(av, FloatVector.fromByteBuffer(S, v, vOff + last, NATIVE).sub(kv).fma(bv, dv));
+            for (int i = 0, bound = S.loopBound(n); i < bound; i += S.length()) {
+                FloatVector.fromByteBuffer(S, u, uOff + 4 * i, NATIVE)
+                        .fma(av, FloatVector.fromByteBuffer(S, v, vOff + 4 * i, NATIVE).sub(kv).fma(bv, dv))
+                        .intoByteBuffer(out, outOff + 4 * i, NATIVE);
+            }
+            yLast.intoByteBuffer(out, outOff + last, NATIVE);
         }
     }
 }
