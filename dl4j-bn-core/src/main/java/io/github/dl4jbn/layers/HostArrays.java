@@ -12,6 +12,9 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 final class HostArrays {
 
+    /** The float round trip of {@link #readValues} and {@link #writeValues}, reused per thread. */
+    private static final ThreadLocal<float[][]> FLOATS = ThreadLocal.withInitial(() -> new float[1][0]);
+
     private HostArrays() {
     }
 
@@ -52,12 +55,18 @@ final class HostArrays {
         }
     }
 
-    /** Reads a small array (a per-channel parameter) into a new double[]. */
-    static double[] readValues(INDArray array) {
-        int n = (int) array.length();
-        double[] to = new double[n];
+    /**
+     * Reads a small array (a per-channel parameter) into {@code to}, which holds exactly its values.
+     *
+     * @return {@code to}
+     */
+    static double[] readValues(INDArray array, double[] to) {
+        int n = to.length;
+        if (array.length() != n) {
+            throw new IllegalArgumentException("expected " + n + " values, got " + array.length());
+        }
         if (array.dataType() == DataType.FLOAT && isDenseRowMajor(array)) {
-            float[] f = new float[n];
+            float[] f = floatScratch(n);
             array.data().asNioFloat().get(f, 0, n);
             for (int i = 0; i < n; i++) {
                 to[i] = f[i];
@@ -70,14 +79,22 @@ final class HostArrays {
     /** Writes a small double[] (a per-channel parameter or gradient) into an array of any type. */
     static void writeValues(double[] from, INDArray to) {
         if (to.dataType() == DataType.FLOAT && isDenseRowMajor(to)) {
-            float[] f = new float[from.length];
-            for (int i = 0; i < f.length; i++) {
+            float[] f = floatScratch(from.length);
+            for (int i = 0; i < from.length; i++) {
                 f[i] = (float) from[i];
             }
-            to.data().asNioFloat().put(f, 0, f.length);
+            to.data().asNioFloat().put(f, 0, from.length);
         } else {
             writeDoubles(from, to);
         }
+    }
+
+    private static float[] floatScratch(int n) {
+        float[][] holder = FLOATS.get();
+        if (holder[0].length < n) {
+            holder[0] = new float[n];
+        }
+        return holder[0];
     }
 
     /** @return {@code buffer} if it holds at least {@code n} values, otherwise a new array */
