@@ -2,7 +2,6 @@ package io.github.dl4jbn.layers;
 
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.shape.Shape;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
@@ -20,15 +19,28 @@ final class HostArrays {
 
     /**
      * True if the array's elements are {@code length()} consecutive elements of its buffer in row-major order,
-     * starting where the buffer's NIO view starts (ND4J positions it at the buffer's offset).
+     * starting where the buffer's NIO view starts (ND4J positions it at the buffer's offset). Judged from the
+     * strides of the axes longer than one: ND4J gives unit axes strides of its own choosing (a [5, 3, 1] array
+     * has strides [3, 1, 1], which ND4J's {@code Shape.hasDefaultStridesForShape} rejects).
      *
      * @param array any array
      * @return whether it can be copied in bulk
      */
     static boolean isDenseRowMajor(INDArray array) {
-        return (array.dataType() == DataType.FLOAT || array.dataType() == DataType.DOUBLE)
-                && array.offset() == array.data().offset() && array.data().length() >= array.length()
-                && (array.ordering() == 'c' || array.rank() == 1) && Shape.hasDefaultStridesForShape(array);
+        if ((array.dataType() != DataType.FLOAT && array.dataType() != DataType.DOUBLE)
+                || array.offset() != array.data().offset() || array.data().length() < array.length()) {
+            return false;
+        }
+        long[] shape = array.shape();
+        long[] stride = array.stride();
+        long rowMajor = 1;
+        for (int axis = shape.length - 1; axis >= 0; axis--) {
+            if (shape[axis] != 1 && stride[axis] != rowMajor) {
+                return false;
+            }
+            rowMajor *= shape[axis];
+        }
+        return true;
     }
 
     /** The array itself if dense row-major of the type, else a dense copy of that type. */
