@@ -200,7 +200,7 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         }
         double[] invStd = reused("invStd", channels);
         BatchNormKernels.inverseStd(variance, layerConf().getEps(), invStd, channels);
-        INDArray output = workspaceMgr.createUninitialized(ArrayType.ACTIVATIONS, dataType, input.shape(), 'c');
+        INDArray output = HostArrays.createUninitialized(workspaceMgr, ArrayType.ACTIVATIONS, dataType, input.shape());
         kernels.normalize(view, mean, invStd, gammaOrBeta(BatchNormParamInitializer.GAMMA, channels),
                 gammaOrBeta(BatchNormParamInitializer.BETA, channels), output);   // Alg. 1 lines 3-4 / Alg. 2 line 11
         cache = new ForwardCache(view, training, mean, invStd, training ? variance : null);
@@ -236,7 +236,7 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         kernels.loadInput(input);
         if (!(layerConf().getActivationFn() instanceof ActivationIdentity)) {
             // through the activation first: recompute z = bn(x), then dL/dz = act'(z) * epsilon
-            INDArray z = workspaceMgr.createUninitialized(ArrayType.BP_WORKING_MEM, dataType, input.shape(), 'c');
+            INDArray z = HostArrays.createUninitialized(workspaceMgr, ArrayType.BP_WORKING_MEM, dataType, input.shape());
             kernels.normalize(view, f.mean(), f.invStd(), gamma, gammaOrBeta(BatchNormParamInitializer.BETA, channels), z);
             epsilon = layerConf().getActivationFn().backprop(z, workspaceMgr.dup(ArrayType.BP_WORKING_MEM, epsilon, 'c')).getFirst();
         }
@@ -244,7 +244,7 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
 
         double[] dgamma = reused("dgamma", channels);
         double[] dbeta = reused("dbeta", channels);
-        INDArray dx = workspaceMgr.createUninitialized(ArrayType.ACTIVATION_GRAD, dataType, input.shape(), 'c');
+        INDArray dx = HostArrays.createUninitialized(workspaceMgr, ArrayType.ACTIVATION_GRAD, dataType, input.shape());
         kernels.backward(view, f.mean(), f.invStd(), gamma, f.batchStatistics(), dx, dgamma, dbeta);
         dx = backpropDropOutIfPresent(dx);
 

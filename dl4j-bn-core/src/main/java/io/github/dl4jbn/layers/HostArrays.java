@@ -1,12 +1,19 @@
 package io.github.dl4jbn.layers;
 
+import org.deeplearning4j.nn.workspace.ArrayType;
+import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
+import org.nd4j.common.util.ArrayUtil;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
+import java.util.Arrays;
+
 /**
- * Bulk copies between ND4J arrays and Java heap arrays. Dense row-major FLOAT/DOUBLE arrays (whole arrays and
- * contiguous slices such as the parameter views of a flat parameter vector) go through ND4J's NIO views at
+ * The layer's output arrays, and bulk copies between ND4J arrays and Java heap arrays. Dense row-major
+ * FLOAT/DOUBLE arrays (whole arrays and contiguous slices such as the parameter views of a flat parameter
+ * vector) go through ND4J's NIO views at
  * memory speed; anything else (views with strides, 'f' order, other data types) is first densified by ND4J.
  */
 final class HostArrays {
@@ -43,6 +50,32 @@ final class HostArrays {
         return true;
     }
 
+    /**
+     * A new dense row-major array in the workspace of {@code type}, as {@code workspaceMgr.createUninitialized}
+     * makes it, but through ND4J's padded-array constructor with no padding: that one takes its shape
+     * information from ND4J's shape cache, where the plain constructor builds a new native shape buffer for
+     * every array (3.4 us against 0.9 us per array here; a [60, 100] kernel pass takes 2 us). Shapes for which
+     * that constructor would size the buffer from other strides than the plain one's ([1, n]: ND4J gives such
+     * row vectors unit strides, and the padded constructor then allocates one value) take the plain one.
+     *
+     * @param workspaceMgr the layer call's workspace manager
+     * @param type         which workspace (detached if the manager scopes that type out of workspaces)
+     * @param dataType     the array's data type
+     * @param shape        the array's shape
+     * @return the array, contents undefined
+     */
+    static INDArray createUninitialized(LayerWorkspaceMgr workspaceMgr, ArrayType type, DataType dataType, long[] shape) {
+        long[] strides = ArrayUtil.calcStrides(shape, 1);
+        if (strides[0] * shape[0] != ArrayUtil.prodLong(shape) || !Arrays.equals(strides, Nd4j.getStrides(shape, 'c'))) {
+            return workspaceMgr.createUninitialized(type, dataType, shape, 'c');
+        }
+        try (MemoryWorkspace borrowed = workspaceMgr.notifyScopeBorrowed(type)) {
+            long[] noPadding = new long[shape.length];
+            return Nd4j.getNDArrayFactory().create(dataType, shape, noPadding, noPadding, 'c',
+                    Nd4j.getMemoryManager().getCurrentWorkspace());
+        }
+    }
+
     /** The array itself if dense row-major of the type, else a dense copy of that type. */
     static INDArray dense(INDArray array, DataType type) {
         INDArray a = array.dataType() == type ? array : array.castTo(type);
@@ -63,7 +96,7 @@ final class HostArrays {
         if (to.dataType() == DataType.DOUBLE && isDenseRowMajor(to)) {
             to.data().asNioDouble().put(from, 0, n);
         } else {
-            to.assign(Nd4j.create(java.util.Arrays.copyOf(from, n), to.shape(), 'c').castTo(to.dataType()));
+            to.assign(Nd4j.create(Arrays.copyOf(from, n), to.shape(), 'c').castTo(to.dataType()));
         }
     }
 
