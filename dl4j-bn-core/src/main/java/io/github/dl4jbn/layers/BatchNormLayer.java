@@ -18,8 +18,6 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.Arrays;
-import java.util.HashMap;
-import java.util.Map;
 
 /**
  * The runtime Batch Normalization layer configured by {@link BatchNorm}: a thin adapter between DL4J's layer
@@ -43,11 +41,8 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
     }
 
     private final HostKernels kernels;
-    /**
-     * Per-channel arrays reused from call to call, by name (a parameter's key, or what the array holds): a fresh
-     * array of a few KiB costs about 0.1 us per KiB here. The cache of the last forward points into them.
-     */
-    private final Map<String, double[]> reused = new HashMap<>();
+    /** Per-channel arrays reused from call to call; the cache of the last forward points into them. */
+    private final ChannelArrays arrays = new ChannelArrays();
     private ForwardCache cache;
     private PopulationAverage populationAverage;                 // set while Algorithm 2's pass is collecting
 
@@ -191,14 +186,14 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         double[] mean;
         double[] variance;
         if (training) {
-            mean = reused("batchMean", channels);
-            variance = reused("batchVariance", channels);
+            mean = arrays.get("batchMean", channels);
+            variance = arrays.get("batchVariance", channels);
             kernels.batchMeanAndVariance(view, mean, variance);               // Algorithm 1, lines 1-2
         } else {
             mean = param(BatchNormParamInitializer.MEAN);
             variance = param(BatchNormParamInitializer.VAR);
         }
-        double[] invStd = reused("invStd", channels);
+        double[] invStd = arrays.get("invStd", channels);
         BatchNormKernels.inverseStd(variance, layerConf().getEps(), invStd, channels);
         INDArray output = HostArrays.createUninitialized(workspaceMgr, ArrayType.ACTIVATIONS, dataType, input.shape());
         kernels.normalize(view, mean, invStd, gammaOrBeta(BatchNormParamInitializer.GAMMA, channels),
@@ -242,22 +237,22 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         }
         kernels.loadGradient(epsilon);
 
-        double[] dgamma = reused("dgamma", channels);
-        double[] dbeta = reused("dbeta", channels);
+        double[] dgamma = arrays.get("dgamma", channels);
+        double[] dbeta = arrays.get("dbeta", channels);
         INDArray dx = HostArrays.createUninitialized(workspaceMgr, ArrayType.ACTIVATION_GRAD, dataType, input.shape());
         kernels.backward(view, f.mean(), f.invStd(), gamma, f.batchStatistics(), dx, dgamma, dbeta);
         dx = backpropDropOutIfPresent(dx);
 
         Gradient gradient = new DefaultGradient();
         if (!layerConf().isLockGammaBeta()) {
-            HostArrays.writeValues(dgamma, gradientViews.get(BatchNormParamInitializer.GAMMA));
-            HostArrays.writeValues(dbeta, gradientViews.get(BatchNormParamInitializer.BETA));
+            arrays.write("gammaGradient", dgamma, gradientViews.get(BatchNormParamInitializer.GAMMA));
+            arrays.write("betaGradient", dbeta, gradientViews.get(BatchNormParamInitializer.BETA));
             gradient.gradientForVariable().put(BatchNormParamInitializer.GAMMA, gradientViews.get(BatchNormParamInitializer.GAMMA));
             gradient.gradientForVariable().put(BatchNormParamInitializer.BETA, gradientViews.get(BatchNormParamInitializer.BETA));
         }
         for (String key : BatchNormParamInitializer.getInstance().statisticsKeys(layerConf())) {
             INDArray zero = gradientViews.get(key);                     // statistics are not learned by gradient
-            HostArrays.writeValues(reused("zeros", (int) zero.length()), zero);     // never written
+            arrays.write(key + "Gradient", arrays.get("zeros", (int) zero.length()), zero);   // never written
             gradient.gradientForVariable().put(key, zero);
         }
         if (f.batchStatistics()) {
@@ -313,10 +308,10 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
                     + channels + " channels, got " + average.batches() + " batches"
                     + (average.batches() == 0 ? "" : " of " + average.mean().length + " channels"));
         }
-        HostArrays.writeValues(average.mean(), getParam(BatchNormParamInitializer.MEAN));
-        HostArrays.writeValues(average.variance(), getParam(BatchNormParamInitializer.VAR));
+        writeParam(BatchNormParamInitializer.MEAN, average.mean());
+        writeParam(BatchNormParamInitializer.VAR, average.variance());
         if (layerConf().isCumulativeAverage()) {
-            HostArrays.writeValues(new double[]{average.batches()}, getParam(BatchNormParamInitializer.BATCH_COUNT));
+            writeParam(BatchNormParamInitializer.BATCH_COUNT, new double[]{average.batches()});
         }
     }
 
@@ -325,7 +320,7 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         BatchNorm conf = layerConf();
         int channels = f.view().channels();
         double m = f.view().valuesPerChannel();
-        double[] batchVariance = reused("runningUpdate", channels);
+        double[] batchVariance = arrays.get("runningUpdate", channels);
         boolean unbiased = conf.getVarianceEstimate() == VarianceEstimate.UNBIASED;
         for (int c = 0; c < channels; c++) {
             batchVariance[c] = unbiased ? f.batchVariance()[c] * m / (m - 1) : f.batchVariance()[c];   // m/(m-1) var_B
@@ -341,10 +336,10 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         double[] variance = param(BatchNormParamInitializer.VAR);
         BatchNormKernels.updateRunningAverage(mean, f.mean(), weight, channels);
         BatchNormKernels.updateRunningAverage(variance, batchVariance, weight, channels);
-        HostArrays.writeValues(mean, getParam(BatchNormParamInitializer.MEAN));
-        HostArrays.writeValues(variance, getParam(BatchNormParamInitializer.VAR));
+        writeParam(BatchNormParamInitializer.MEAN, mean);
+        writeParam(BatchNormParamInitializer.VAR, variance);
         if (count != null) {
-            HostArrays.writeValues(count, getParam(BatchNormParamInitializer.BATCH_COUNT));
+            writeParam(BatchNormParamInitializer.BATCH_COUNT, count);
         }
     }
 
@@ -353,24 +348,18 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         if (!layerConf().isLockGammaBeta()) {
             return param(key);
         }
-        double[] values = reused(key, channels);
+        double[] values = arrays.get(key, channels);
         Arrays.fill(values, BatchNormParamInitializer.GAMMA.equals(key) ? layerConf().getGamma() : layerConf().getBeta());
         return values;
     }
 
-    /** The parameter's current values, in its reused array. */
+    /** The parameter's current values, in its working array (named by its key). */
     private double[] param(String key) {
-        INDArray values = getParam(key);
-        return HostArrays.readValues(values, reused(key, (int) values.length()));
+        return arrays.read(key, getParam(key));
     }
 
-    private double[] reused(String name, int length) {
-        double[] array = reused.get(name);
-        if (array == null || array.length != length) {
-            array = new double[length];
-            reused.put(name, array);
-        }
-        return array;
+    private void writeParam(String key, double[] values) {
+        arrays.write(key, values, getParam(key));
     }
 
     @Override

@@ -18,9 +18,6 @@ import java.util.Arrays;
  */
 final class HostArrays {
 
-    /** The float round trip of {@link #readValues} and {@link #writeValues}, reused per thread. */
-    private static final ThreadLocal<float[][]> FLOATS = ThreadLocal.withInitial(() -> new float[1][0]);
-
     private HostArrays() {
     }
 
@@ -98,48 +95,6 @@ final class HostArrays {
         } else {
             to.assign(Nd4j.create(Arrays.copyOf(from, n), to.shape(), 'c').castTo(to.dataType()));
         }
-    }
-
-    /**
-     * Reads a small array (a per-channel parameter) into {@code to}, which holds exactly its values.
-     *
-     * @return {@code to}
-     */
-    static double[] readValues(INDArray array, double[] to) {
-        int n = to.length;
-        if (array.length() != n) {
-            throw new IllegalArgumentException("expected " + n + " values, got " + array.length());
-        }
-        if (array.dataType() == DataType.FLOAT && isDenseRowMajor(array)) {
-            float[] f = floatScratch(n);
-            array.data().asNioFloat().get(f, 0, n);
-            for (int i = 0; i < n; i++) {
-                to[i] = f[i];
-            }
-            return to;
-        }
-        return readDoubles(array, to);
-    }
-
-    /** Writes a small double[] (a per-channel parameter or gradient) into an array of any type. */
-    static void writeValues(double[] from, INDArray to) {
-        if (to.dataType() == DataType.FLOAT && isDenseRowMajor(to)) {
-            float[] f = floatScratch(from.length);
-            for (int i = 0; i < from.length; i++) {
-                f[i] = (float) from[i];
-            }
-            to.data().asNioFloat().put(f, 0, from.length);
-        } else {
-            writeDoubles(from, to);
-        }
-    }
-
-    private static float[] floatScratch(int n) {
-        float[][] holder = FLOATS.get();
-        if (holder[0].length < n) {
-            holder[0] = new float[n];
-        }
-        return holder[0];
     }
 
     /** @return {@code buffer} if it holds at least {@code n} values, otherwise a new array */
