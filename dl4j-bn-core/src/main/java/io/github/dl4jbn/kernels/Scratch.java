@@ -34,6 +34,8 @@ final class Scratch {
 
     private final Map<Integer, float[][]> floats = new HashMap<>();
     private final Map<Integer, double[][]> doubles = new HashMap<>();
+    private int lastFloatLength = -1;           // the float slots looked up last: calls repeat lengths
+    private float[][] lastFloats;
 
     private Scratch() {
     }
@@ -46,7 +48,13 @@ final class Scratch {
      * @return the array
      */
     static float[] floats(int slot, int length) {
-        float[][] slots = OF_THREAD.get().floats.computeIfAbsent(length, n -> new float[SUM_2 + 1][]);
+        Scratch scratch = OF_THREAD.get();
+        float[][] slots = scratch.lastFloats;
+        if (scratch.lastFloatLength != length) {
+            slots = scratch.floats.computeIfAbsent(length, n -> new float[SUM_2 + 1][]);
+            scratch.lastFloats = slots;
+            scratch.lastFloatLength = length;
+        }
         if (slots[slot] == null) {
             slots[slot] = new float[length];
         }
