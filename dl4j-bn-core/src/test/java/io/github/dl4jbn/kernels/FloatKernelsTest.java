@@ -44,7 +44,8 @@ class FloatKernelsTest {
                 "3, 2, 45, 1, 2",           // short planes, run as whole rows with per-element coefficients
                 "9, 2, 45, 1, 2",           // the same, rows in blocks of four and one by one
                 "3, 2, 101, 1, 2",          // plane length not a multiple of any vector length, plane by plane
-                "4000, 64, 3, 0, 1"         // short planes, split over the pass threads
+                "4000, 64, 3, 0, 1",        // short planes, split over the pass threads
+                "9, 160, 1, 1, 2"           // long rows of whole 64-byte lines: aligned stores, head and tail vectors
         };
         List<Arguments> out = new ArrayList<>();
         for (FloatBatchNormKernels k : implementations()) {
@@ -213,13 +214,15 @@ class FloatKernelsTest {
     /**
      * The API lets {@code y} be {@code x} and {@code dx} be {@code dy}: in place, the kernels give the same bits as
      * into a separate buffer. Plane lengths with a vector tail that overlaps the plane's last full vector (50,
-     * 101), channel counts with a tail (37), rows in blocks of four and alone.
+     * 101), channel counts with a tail (37), rows in blocks of four and alone, long rows stored aligned with
+     * overlapping head and tail vectors (160).
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("implementations")
     void inPlaceCallsGiveTheSameBitsAsSeparateOutputs(FloatBatchNormKernels kernels) {
         for (ChannelView view : new ChannelView[]{new ChannelView(5, 4, 50), new ChannelView(3, 2, 101),
-                new ChannelView(7, 37, 1), new ChannelView(4, 3, 20), new ChannelView(64, 16, 640)}) {
+                new ChannelView(7, 37, 1), new ChannelView(4, 3, 20), new ChannelView(64, 16, 640),
+                new ChannelView(9, 160, 1)}) {
             Random r = new Random(view.size());
             float[] x = new float[view.size()];
             float[] dy = new float[view.size()];
