@@ -38,8 +38,10 @@ final class Scratch {
 
     private final Map<Integer, float[][]> floats = new HashMap<>();
     private final Map<Integer, double[][]> doubles = new HashMap<>();
-    private int lastFloatLength = -1;           // the float slots looked up last: calls repeat lengths
+    private int lastFloatLength = -1;           // the slots looked up last: calls repeat lengths
     private float[][] lastFloats;
+    private int lastDoubleLength = -1;
+    private double[][] lastDoubles;
 
     private Scratch() {
     }
@@ -74,16 +76,18 @@ final class Scratch {
      * @return the array
      */
     static double[] doubles(int slot, int length) {
-        Map<Integer, double[][]> byLength = OF_THREAD.get().doubles;
-        double[][] slots = byLength.get(length);
+        Scratch scratch = OF_THREAD.get();
+        double[][] slots = scratch.lastDoubleLength == length ? scratch.lastDoubles : scratch.doubles.get(length);
         if (slots == null || slots.length <= slot) {
             double[][] grown = new double[Math.max(slot + 1, slots == null ? 8 : 2 * slots.length)][];
             if (slots != null) {
                 System.arraycopy(slots, 0, grown, 0, slots.length);
             }
-            byLength.put(length, grown);
+            scratch.doubles.put(length, grown);
             slots = grown;
         }
+        scratch.lastDoubles = slots;
+        scratch.lastDoubleLength = length;
         if (slots[slot] == null) {
             slots[slot] = new double[length];
         }

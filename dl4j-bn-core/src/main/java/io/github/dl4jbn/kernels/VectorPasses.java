@@ -37,6 +37,13 @@ final class VectorPasses implements FloatPasses {
      * one (so no scalar tail), which costs little once a plane holds two vectors.
      */
     private static final int SHORT_AFFINE_PLANE = 2 * S.length();
+    /** {@code L} zeros then {@code L} ones: a window of it weighs the lanes of an overlapping tail vector. */
+    private static final float[] ZEROS_THEN_ONES = new float[2 * S.length()];
+
+    static {
+        Arrays.fill(ZEROS_THEN_ONES, S.length(), 2 * S.length(), 1f);
+    }
+
     /** Runs at least this long store aligned vectors (see {@link #affineFourRows}). */
     private static final int ALIGNED_RUN = 8 * S.length();
     /** Longest row (C x inner values) run that way: its coefficient and accumulator arrays stay in cache. */
@@ -139,12 +146,18 @@ final class VectorPasses implements FloatPasses {
         }
     }
 
-    /** Four consecutive rows into the accumulators: one load and store of each accumulator per four rows. */
+    /**
+     * Four consecutive rows into the accumulators: one load and store of each accumulator per four rows. A row
+     * of at least one vector ends with a vector overlapping the one before it; its lanes already counted get
+     * weight 0 (see {@link #tailWeights}).
+     */
     private static void fourRowSums(ByteBuffer x, int xOff, ByteBuffer dy, int dyOff, int channels, float[] k,
                                     float[] s1, float[] s2) {
         int rowBytes = 4 * channels;
-        int c = 0;
-        for (int bound = S.loopBound(channels); c < bound; c += S.length()) {
+        int end = channels >= S.length() ? channels : 0;
+        for (int i = 0; i < end; i += S.length()) {
+            int c = Math.min(i, channels - S.length());
+            FloatVector w = tailWeights(i - c);
             FloatVector kv = FloatVector.fromArray(S, k, c);
             int xc = xOff + 4 * c;
             int dyc = dyOff + 4 * c;
@@ -156,25 +169,32 @@ final class VectorPasses implements FloatPasses {
             FloatVector g1 = dy == null ? d1 : FloatVector.fromByteBuffer(S, dy, dyc + rowBytes, NATIVE);
             FloatVector g2 = dy == null ? d2 : FloatVector.fromByteBuffer(S, dy, dyc + 2 * rowBytes, NATIVE);
             FloatVector g3 = dy == null ? d3 : FloatVector.fromByteBuffer(S, dy, dyc + 3 * rowBytes, NATIVE);
-            FloatVector.fromArray(S, s1, c).add(g0.add(g1).add(g2.add(g3))).intoArray(s1, c);
-            g0.fma(d0, g1.mul(d1)).add(g2.fma(d2, g3.mul(d3))).add(FloatVector.fromArray(S, s2, c)).intoArray(s2, c);
+            g0.add(g1).add(g2.add(g3)).fma(w, FloatVector.fromArray(S, s1, c)).intoArray(s1, c);
+            g0.fma(d0, g1.mul(d1)).add(g2.fma(d2, g3.mul(d3))).fma(w, FloatVector.fromArray(S, s2, c)).intoArray(s2, c);
         }
         for (int row = 0; row < 4; row++) {
-            scalarSums(x, xOff + row * rowBytes, dy, dyOff + row * rowBytes, c, channels, k, s1, s2);
+            scalarSums(x, xOff + row * rowBytes, dy, dyOff + row * rowBytes, end, channels, k, s1, s2);
         }
     }
 
-    /** One row into the accumulators. */
+    /** One row into the accumulators, as {@link #fourRowSums}. */
     private static void oneRowSums(ByteBuffer x, int xOff, ByteBuffer dy, int dyOff, int channels, float[] k,
                                    float[] s1, float[] s2) {
-        int c = 0;
-        for (int bound = S.loopBound(channels); c < bound; c += S.length()) {
+        int end = channels >= S.length() ? channels : 0;
+        for (int i = 0; i < end; i += S.length()) {
+            int c = Math.min(i, channels - S.length());
+            FloatVector w = tailWeights(i - c);
             FloatVector d = FloatVector.fromByteBuffer(S, x, xOff + 4 * c, NATIVE).sub(FloatVector.fromArray(S, k, c));
             FloatVector g = dy == null ? d : FloatVector.fromByteBuffer(S, dy, dyOff + 4 * c, NATIVE);
-            FloatVector.fromArray(S, s1, c).add(g).intoArray(s1, c);
-            g.fma(d, FloatVector.fromArray(S, s2, c)).intoArray(s2, c);
+            g.fma(w, FloatVector.fromArray(S, s1, c)).intoArray(s1, c);
+            g.mul(d).fma(w, FloatVector.fromArray(S, s2, c)).intoArray(s2, c);
         }
-        scalarSums(x, xOff, dy, dyOff, c, channels, k, s1, s2);
+        scalarSums(x, xOff, dy, dyOff, end, channels, k, s1, s2);
+    }
+
+    /** Lane weights of a vector whose first {@code counted} lanes were counted by the vector before it: 0, then 1. */
+    private static FloatVector tailWeights(int counted) {
+        return FloatVector.fromArray(S, ZEROS_THEN_ONES, S.length() - counted);
     }
 
     /** Positions [from, to) of one row, the tail no vector covers. */
@@ -245,20 +265,19 @@ final class VectorPasses implements FloatPasses {
 
     /**
      * Four consecutive rows of {@code n} values against per-position coefficients, loaded once per four rows.
+     * A row of at least one vector ends with one vector overlapping the one before it instead of a scalar tail.
      * Long rows of whole 64-byte lines (so the four rows share one alignment) store aligned vectors: the loop
-     * starts at the output's first 64-byte boundary, and each row's head before it and tail after it are one
-     * vector each, overlapping the loop's. They are computed (into a scratch array) before any store, so
-     * {@code out} may be {@code v} or {@code u}, and they store the values the loop stored where they overlap. Misaligned stores cost about
-     * 17% on an in-cache [256, 1024] normalize here.
+     * starts at the output's first 64-byte boundary, and each row's head before it is one more overlapping
+     * vector. Overlapping vectors are computed (into a scratch array) before any store, so {@code out} may be
+     * {@code v} or {@code u}, and they store the values the loop stored where they overlap. Misaligned stores
+     * cost about 17% on an in-cache [256, 1024] normalize here.
      */
     private static void affineFourRows(ByteBuffer u, int uOff, ByteBuffer v, int vOff, float[] a, float[] b,
                                        float[] k, float[] d, int n, ByteBuffer out, int outOff) {
         int rowBytes = 4 * n;
-        if (n < ALIGNED_RUN || rowBytes % 64 != 0 || !out.isDirect()) {
-            int bound = S.loopBound(n);
-            fourRowVectors(u, uOff, v, vOff, a, b, k, d, rowBytes, 0, bound, out, outOff);
-            for (int row = 0; row < 4; row++) {
-                for (int j = bound; j < n; j++) {
+        if (n < S.length()) {
+            for (int row = 0; row < 4; row++) {                 // rows shorter than a vector
+                for (int j = 0; j < n; j++) {
                     int at = 4 * j + row * rowBytes;
                     float y = b[j] * (v.getFloat(vOff + at) - k[j]) + d[j];
                     out.putFloat(outOff + at, u == null ? y : y + a[j] * u.getFloat(uOff + at));
@@ -266,16 +285,26 @@ final class VectorPasses implements FloatPasses {
             }
             return;
         }
-        int first = ((64 - out.alignmentOffset(outOff, 64)) & 63) >> 2;
+        boolean aligned = n >= ALIGNED_RUN && rowBytes % 64 == 0 && out.isDirect();
+        int first = aligned ? ((64 - out.alignmentOffset(outOff, 64)) & 63) >> 2 : 0;
         int last = n - S.length();
+        boolean tail = aligned || n % S.length() != 0;
         float[] edges = Scratch.floats(Scratch.EDGES, 8 * S.length());             // this thread's
-        fourRowVectorsAt(u, uOff, v, vOff, a, b, k, d, rowBytes, 0, edges, 0);
-        fourRowVectorsAt(u, uOff, v, vOff, a, b, k, d, rowBytes, last, edges, 4 * S.length());
-        fourRowVectors(u, uOff, v, vOff, a, b, k, d, rowBytes, first, last + 1, out, outOff);
+        if (aligned) {
+            fourRowVectorsAt(u, uOff, v, vOff, a, b, k, d, rowBytes, 0, edges, 0);
+        }
+        if (tail) {
+            fourRowVectorsAt(u, uOff, v, vOff, a, b, k, d, rowBytes, last, edges, 4 * S.length());
+        }
+        fourRowVectors(u, uOff, v, vOff, a, b, k, d, rowBytes, first, tail ? last + 1 : n, out, outOff);
         for (int row = 0; row < 4; row++) {
-            FloatVector.fromArray(S, edges, row * S.length()).intoByteBuffer(out, outOff + row * rowBytes, NATIVE);
-            FloatVector.fromArray(S, edges, (4 + row) * S.length())
-                    .intoByteBuffer(out, outOff + 4 * last + row * rowBytes, NATIVE);
+            if (aligned) {
+                FloatVector.fromArray(S, edges, row * S.length()).intoByteBuffer(out, outOff + row * rowBytes, NATIVE);
+            }
+            if (tail) {
+                FloatVector.fromArray(S, edges, (4 + row) * S.length())
+                        .intoByteBuffer(out, outOff + 4 * last + row * rowBytes, NATIVE);
+            }
         }
     }
 
