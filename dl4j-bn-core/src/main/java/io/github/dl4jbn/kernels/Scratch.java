@@ -20,17 +20,13 @@ final class Scratch {
     static final int CENTER = 1;
     static final int SHIFT = 2;
     static final int SLOPE = 3;
-    /**
-     * Float slots of the passes: per-position coefficient rows (calling thread); accumulators and the head and
-     * tail vectors of aligned rows (running thread).
-     */
+    /** Float slots of the passes: per-position coefficient rows (calling thread), accumulators (running thread). */
     static final int ROW_A = 4;
     static final int ROW_B = 5;
     static final int ROW_K = 6;
     static final int ROW_D = 7;
     static final int SUM_1 = 8;
     static final int SUM_2 = 9;
-    static final int EDGES = 10;
     /** Double slots: chunk {@code i}'s sums are slots {@code 2i} and {@code 2i + 1} of the calling thread. */
     static final int CHUNK_SUMS = 0;
 
@@ -42,6 +38,7 @@ final class Scratch {
     private float[][] lastFloats;
     private int lastDoubleLength = -1;
     private double[][] lastDoubles;
+    private float[] edges = new float[0];
 
     private Scratch() {
     }
@@ -57,7 +54,7 @@ final class Scratch {
         Scratch scratch = OF_THREAD.get();
         float[][] slots = scratch.lastFloats;
         if (scratch.lastFloatLength != length) {
-            slots = scratch.floats.computeIfAbsent(length, n -> new float[EDGES + 1][]);
+            slots = scratch.floats.computeIfAbsent(length, n -> new float[SUM_2 + 1][]);
             scratch.lastFloats = slots;
             scratch.lastFloatLength = length;
         }
@@ -65,6 +62,21 @@ final class Scratch {
             slots[slot] = new float[length];
         }
         return slots[slot];
+    }
+
+    /**
+     * This thread's array for the overlapping head and tail vectors of a block of rows, at least {@code length}
+     * floats; apart from the slots, so that it does not evict the last length looked up.
+     *
+     * @param length least length
+     * @return the array
+     */
+    static float[] edges(int length) {
+        Scratch scratch = OF_THREAD.get();
+        if (scratch.edges.length < length) {
+            scratch.edges = new float[length];
+        }
+        return scratch.edges;
     }
 
     /**

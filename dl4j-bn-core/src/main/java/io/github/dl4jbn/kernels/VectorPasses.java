@@ -243,10 +243,11 @@ final class VectorPasses implements FloatPasses {
             float[] dr = expand(d, inner, Scratch.ROW_D);
             int row = br.length;
             overUnits(view.outer(), view.size(), (from, to) -> {
+                float[] edges = Scratch.edges(8 * S.length());                     // this thread's
                 int r = from;
                 for (; r + 4 <= to; r += 4) {
                     affineFourRows(u, 4 * (uBase + r * row), v, 4 * (vBase + r * row), ar, br, kr, dr, row, out,
-                            4 * (outBase + r * row));
+                            4 * (outBase + r * row), edges);
                 }
                 for (; r < to; r++) {
                     affineRow(u, 4 * (uBase + r * row), v, 4 * (vBase + r * row), ar, br, kr, dr, row, out,
@@ -268,12 +269,12 @@ final class VectorPasses implements FloatPasses {
      * A row of at least one vector ends with one vector overlapping the one before it instead of a scalar tail.
      * Long rows of whole 64-byte lines (so the four rows share one alignment) store aligned vectors: the loop
      * starts at the output's first 64-byte boundary, and each row's head before it is one more overlapping
-     * vector. Overlapping vectors are computed (into a scratch array) before any store, so {@code out} may be
-     * {@code v} or {@code u}, and they store the values the loop stored where they overlap. Misaligned stores
-     * cost about 17% on an in-cache [256, 1024] normalize here.
+     * vector. Overlapping vectors are computed (into {@code edges}, 8L floats) before any store, so {@code out}
+     * may be {@code v} or {@code u}, and they store the values the loop stored where they overlap. Misaligned
+     * stores cost about 17% on an in-cache [256, 1024] normalize here.
      */
     private static void affineFourRows(ByteBuffer u, int uOff, ByteBuffer v, int vOff, float[] a, float[] b,
-                                       float[] k, float[] d, int n, ByteBuffer out, int outOff) {
+                                       float[] k, float[] d, int n, ByteBuffer out, int outOff, float[] edges) {
         int rowBytes = 4 * n;
         if (n < S.length()) {
             for (int row = 0; row < 4; row++) {                 // rows shorter than a vector
@@ -289,7 +290,6 @@ final class VectorPasses implements FloatPasses {
         int first = aligned ? ((64 - out.alignmentOffset(outOff, 64)) & 63) >> 2 : 0;
         int last = n - S.length();
         boolean tail = aligned || n % S.length() != 0;
-        float[] edges = Scratch.floats(Scratch.EDGES, 8 * S.length());             // this thread's
         if (aligned) {
             fourRowVectorsAt(u, uOff, v, vOff, a, b, k, d, rowBytes, 0, edges, 0);
         }

@@ -3,6 +3,7 @@ package io.github.dl4jbn.layers;
 import io.github.dl4jbn.kernels.BatchNormKernels;
 import io.github.dl4jbn.kernels.ChannelView;
 import io.github.dl4jbn.kernels.FloatBatchNormKernels;
+import org.nd4j.linalg.api.buffer.DataBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -43,13 +44,18 @@ abstract class HostKernels {
     static final class Floats extends HostKernels {
         private final FloatBatchNormKernels kernels = FloatBatchNormKernels.best();
         private INDArray xArray;        // kept so a densified copy lives as long as its buffer view
+        private DataBuffer xData;
         private INDArray dyArray;
         private ByteBuffer x;           // their NIO views, taken once per load: every pass reads them
         private ByteBuffer dy;
 
         @Override
         void loadInput(INDArray array) {
-            xArray = HostArrays.dense(array, DataType.FLOAT);
+            if (array == xArray && array.data() == xData) {
+                return;                 // the same dense array again (its backward): its view reads it as it is now
+            }
+            xArray = HostArrays.dense(array, DataType.FLOAT);      // a densified copy is made again every time
+            xData = xArray.data();
             x = bytes(xArray);
         }
 
