@@ -252,7 +252,8 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         }
         for (String key : BatchNormParamInitializer.getInstance().statisticsKeys(layerConf())) {
             INDArray zero = gradientViews.get(key);                     // statistics are not learned by gradient
-            arrays.write(key + "Gradient", arrays.get("zeros", (int) zero.length()), zero);   // never written
+            String name = key + "Gradient";
+            arrays.write(name, arrays.get(name, (int) zero.length()), zero);  // zeros: that working array is never written
             gradient.gradientForVariable().put(key, zero);
         }
         if (f.batchStatistics()) {

@@ -13,8 +13,8 @@ import java.util.Arrays;
 /**
  * The layer's output arrays, and bulk copies between ND4J arrays and Java heap arrays. Dense row-major
  * FLOAT/DOUBLE arrays (whole arrays and contiguous slices such as the parameter views of a flat parameter
- * vector) go through ND4J's NIO views at
- * memory speed; anything else (views with strides, 'f' order, other data types) is first densified by ND4J.
+ * vector) go through ND4J's NIO views at memory speed; anything else (views with strides, 'f' order, other
+ * data types) is first densified by ND4J.
  */
 final class HostArrays {
 
