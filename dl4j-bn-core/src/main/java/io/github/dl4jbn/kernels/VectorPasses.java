@@ -256,12 +256,79 @@ final class VectorPasses implements FloatPasses {
             });
             return;
         }
+        if (inner < ALIGNED_RUN && view.outer() >= 4) {
+            // short planes: a channel's planes in four consecutive rows at a time, its coefficients broadcast once
+            int rowValues = channels * inner;
+            int blocks = view.outer() / 4;
+            overUnits(blocks * channels, 4 * blocks * rowValues, (from, to) -> {
+                for (int unit = from; unit < to; unit++) {
+                    int block = unit / channels;
+                    int c = unit - block * channels;
+                    int at = 4 * block * rowValues + c * inner;
+                    affineFourPlanes(u, 4 * (uBase + at), v, 4 * (vBase + at), a, b, k, d, c, inner, 4 * rowValues,
+                            out, 4 * (outBase + at));
+                }
+            });
+            for (int p = 4 * blocks * channels; p < view.outer() * channels; p++) {      // the last rows, if any
+                affinePlane(u, 4 * (uBase + p * inner), v, 4 * (vBase + p * inner), a, b, k, d, p % channels,
+                        inner, out, 4 * (outBase + p * inner));
+            }
+            return;
+        }
         overRows(view, (from, to) -> {
             for (int p = from; p < to; p++) {
                 affinePlane(u, 4 * (uBase + p * inner), v, 4 * (vBase + p * inner), a, b, k, d, p % channels,
                         inner, out, 4 * (outBase + p * inner));
             }
         });
+    }
+
+    /**
+     * Channel {@code c}'s planes of {@code n >= L} values in four consecutive rows, {@code stride} bytes apart, as
+     * {@link #affinePlane}: 25% faster than plane by plane on NCW [32, 128, 50] (the broadcasts and the loop's
+     * set-up shared by four planes). Long planes stay one at a time: four streams a row apart ran 1.8x slower on
+     * NCHW [32, 64, 32, 32].
+     */
+    private static void affineFourPlanes(ByteBuffer u, int uOff, ByteBuffer v, int vOff, float[] a, float[] b,
+                                         float[] k, float[] d, int c, int n, int stride, ByteBuffer out, int outOff) {
+        FloatVector av = FloatVector.broadcast(S, u == null ? 0f : a[c]);
+        FloatVector bv = FloatVector.broadcast(S, b[c]);
+        FloatVector kv = FloatVector.broadcast(S, k[c]);
+        FloatVector dv = FloatVector.broadcast(S, d[c]);
+        int last = 4 * (n - S.length());
+        FloatVector t0 = FloatVector.fromByteBuffer(S, v, vOff + last, NATIVE).sub(kv).fma(bv, dv);
+        FloatVector t1 = FloatVector.fromByteBuffer(S, v, vOff + last + stride, NATIVE).sub(kv).fma(bv, dv);
+        FloatVector t2 = FloatVector.fromByteBuffer(S, v, vOff + last + 2 * stride, NATIVE).sub(kv).fma(bv, dv);
+        FloatVector t3 = FloatVector.fromByteBuffer(S, v, vOff + last + 3 * stride, NATIVE).sub(kv).fma(bv, dv);
+        if (u != null) {
+            t0 = FloatVector.fromByteBuffer(S, u, uOff + last, NATIVE).fma(av, t0);
+            t1 = FloatVector.fromByteBuffer(S, u, uOff + last + stride, NATIVE).fma(av, t1);
+            t2 = FloatVector.fromByteBuffer(S, u, uOff + last + 2 * stride, NATIVE).fma(av, t2);
+            t3 = FloatVector.fromByteBuffer(S, u, uOff + last + 3 * stride, NATIVE).fma(av, t3);
+        }
+        for (int i = 0, bound = S.loopBound(n); i < bound; i += S.length()) {
+            int vi = vOff + 4 * i;
+            FloatVector y0 = FloatVector.fromByteBuffer(S, v, vi, NATIVE).sub(kv).fma(bv, dv);
+            FloatVector y1 = FloatVector.fromByteBuffer(S, v, vi + stride, NATIVE).sub(kv).fma(bv, dv);
+            FloatVector y2 = FloatVector.fromByteBuffer(S, v, vi + 2 * stride, NATIVE).sub(kv).fma(bv, dv);
+            FloatVector y3 = FloatVector.fromByteBuffer(S, v, vi + 3 * stride, NATIVE).sub(kv).fma(bv, dv);
+            if (u != null) {
+                int ui = uOff + 4 * i;
+                y0 = FloatVector.fromByteBuffer(S, u, ui, NATIVE).fma(av, y0);
+                y1 = FloatVector.fromByteBuffer(S, u, ui + stride, NATIVE).fma(av, y1);
+                y2 = FloatVector.fromByteBuffer(S, u, ui + 2 * stride, NATIVE).fma(av, y2);
+                y3 = FloatVector.fromByteBuffer(S, u, ui + 3 * stride, NATIVE).fma(av, y3);
+            }
+            int oi = outOff + 4 * i;
+            y0.intoByteBuffer(out, oi, NATIVE);
+            y1.intoByteBuffer(out, oi + stride, NATIVE);
+            y2.intoByteBuffer(out, oi + 2 * stride, NATIVE);
+            y3.intoByteBuffer(out, oi + 3 * stride, NATIVE);
+        }
+        t0.intoByteBuffer(out, outOff + last, NATIVE);
+        t1.intoByteBuffer(out, outOff + last + stride, NATIVE);
+        t2.intoByteBuffer(out, outOff + last + 2 * stride, NATIVE);
+        t3.intoByteBuffer(out, outOff + last + 3 * stride, NATIVE);
     }
 
     /**

@@ -45,7 +45,8 @@ class FloatKernelsTest {
                 "9, 2, 45, 1, 2",           // the same, rows in blocks of four and one by one
                 "3, 2, 101, 1, 2",          // plane length not a multiple of any vector length, plane by plane
                 "4000, 64, 3, 0, 1",        // short planes, split over the pass threads
-                "9, 160, 1, 1, 2"           // long rows of whole 64-byte lines: aligned stores, head and tail vectors
+                "9, 160, 1, 1, 2",          // long rows of whole 64-byte lines: aligned stores, head and tail vectors
+                "66, 40, 50, 1, 2"          // short planes four rows at a time, split over the pass threads, two rows left
         };
         List<Arguments> out = new ArrayList<>();
         for (FloatBatchNormKernels k : implementations()) {
@@ -222,7 +223,7 @@ class FloatKernelsTest {
     void inPlaceCallsGiveTheSameBitsAsSeparateOutputs(FloatBatchNormKernels kernels) {
         for (ChannelView view : new ChannelView[]{new ChannelView(5, 4, 50), new ChannelView(3, 2, 101),
                 new ChannelView(7, 37, 1), new ChannelView(4, 3, 20), new ChannelView(64, 16, 640),
-                new ChannelView(9, 160, 1)}) {
+                new ChannelView(9, 160, 1), new ChannelView(10, 6, 70)}) {
             Random r = new Random(view.size());
             float[] x = new float[view.size()];
             float[] dy = new float[view.size()];
