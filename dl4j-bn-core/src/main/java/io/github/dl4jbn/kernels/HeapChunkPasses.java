@@ -21,8 +21,6 @@ final class HeapChunkPasses implements FloatPasses {
     /** Chunks of a channels-last tensor accumulated in float before flushing into double. */
     private static final int FLUSH_CHUNKS = 16;
 
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[9][0]);
-
     private static FloatBuffer floats(ByteBuffer bytes) {
         return bytes.duplicate().order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer();
     }
@@ -153,12 +151,9 @@ final class HeapChunkPasses implements FloatPasses {
         java.util.Arrays.fill(s2, 0, n, 0f);
     }
 
+    /** This thread's chunk array in {@code slot} (0 to 6), at least {@code n} values. */
     private static float[] scratch(int slot, int n) {
-        float[][] s = SCRATCH.get();
-        if (s[slot].length < n) {
-            s[slot] = new float[n];
-        }
-        return s[slot];
+        return Scratch.atLeast(slot, n);
     }
 
     /**

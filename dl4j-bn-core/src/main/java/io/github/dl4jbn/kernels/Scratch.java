@@ -29,6 +29,11 @@ final class Scratch {
     static final int SUM_2 = 9;
     /** Double slots: chunk {@code i}'s sums are slots {@code 2i} and {@code 2i + 1} of the calling thread. */
     static final int CHUNK_SUMS = 0;
+    /**
+     * Slots of arrays of at least a length ({@link #atLeast}), running thread: 0 to 6 are {@link HeapChunkPasses}'
+     * chunk copies and expanded rows, {@code EDGES} the head and tail vectors of {@code VectorPasses}' rows.
+     */
+    static final int EDGES = 7;
 
     private static final ThreadLocal<Scratch> OF_THREAD = ThreadLocal.withInitial(Scratch::new);
 
@@ -38,7 +43,7 @@ final class Scratch {
     private float[][] lastFloats;
     private int lastDoubleLength = -1;
     private double[][] lastDoubles;
-    private float[] edges = new float[0];
+    private final float[][] atLeast = new float[EDGES + 1][0];
 
     private Scratch() {
     }
@@ -65,18 +70,19 @@ final class Scratch {
     }
 
     /**
-     * This thread's array for the overlapping head and tail vectors of a block of rows, at least {@code length}
-     * floats; apart from the slots, so that it does not evict the last length looked up.
+     * This thread's float array in {@code slot} of at least {@code length} values, for arrays used in part
+     * (chunks of varying size); apart from the exact-length slots, so it does not evict the last length looked up.
      *
+     * @param slot   0 to {@link #EDGES}
      * @param length least length
      * @return the array
      */
-    static float[] edges(int length) {
-        Scratch scratch = OF_THREAD.get();
-        if (scratch.edges.length < length) {
-            scratch.edges = new float[length];
+    static float[] atLeast(int slot, int length) {
+        float[][] slots = OF_THREAD.get().atLeast;
+        if (slots[slot].length < length) {
+            slots[slot] = new float[length];
         }
-        return scratch.edges;
+        return slots[slot];
     }
 
     /**

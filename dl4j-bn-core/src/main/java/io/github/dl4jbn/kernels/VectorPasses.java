@@ -243,7 +243,7 @@ final class VectorPasses implements FloatPasses {
             float[] dr = expand(d, inner, Scratch.ROW_D);
             int row = br.length;
             overUnits(view.outer(), view.size(), (from, to) -> {
-                float[] edges = Scratch.edges(8 * S.length());                     // this thread's
+                float[] edges = Scratch.atLeast(Scratch.EDGES, 8 * S.length());   // this thread's
                 int r = from;
                 for (; r + 4 <= to; r += 4) {
                     affineFourRows(u, 4 * (uBase + r * row), v, 4 * (vBase + r * row), ar, br, kr, dr, row, out,
