@@ -130,12 +130,12 @@ final class VectorPasses implements FloatPasses {
      */
     private static void rowSums(ByteBuffer x, int xBase, ByteBuffer dy, int dyBase, int channels, int inner,
                                 int from, int to, float[] k, FloatBatchNormKernels.Sums out) {
-        float[] s1 = Scratch.floats(Scratch.SUM_1, channels);           // this thread's, cleared after each flush
+        float[] s1 = Scratch.floats(Scratch.SUM_1, channels);           // this thread's
         float[] s2 = Scratch.floats(Scratch.SUM_2, channels);
-        Arrays.fill(s1, 0f);
-        Arrays.fill(s2, 0f);
         for (int r = from; r < to; ) {
             int flushAt = Math.min(to, r + FLUSH_ROWS);
+            Arrays.fill(s1, 0f);
+            Arrays.fill(s2, 0f);
             for (; r + 4 <= flushAt; r += 4) {
                 fourRowSums(x, 4 * (xBase + r * channels), dy, 4 * (dyBase + r * channels), channels, k, s1, s2);
             }
@@ -227,8 +227,6 @@ final class VectorPasses implements FloatPasses {
                 out.b[c] += b;
             }
         }
-        Arrays.fill(s1, 0f);
-        Arrays.fill(s2, 0f);
     }
 
     @Override
@@ -306,7 +304,7 @@ final class VectorPasses implements FloatPasses {
             t2 = FloatVector.fromByteBuffer(S, u, uOff + last + 2 * stride, NATIVE).fma(av, t2);
             t3 = FloatVector.fromByteBuffer(S, u, uOff + last + 3 * stride, NATIVE).fma(av, t3);
         }
-        for (int i = 0, bound = S.loopBound(n); i < bound; i += S.length()) {
+        for (int i = 0; i < n - S.length(); i += S.length()) {
             int vi = vOff + 4 * i;
             FloatVector y0 = FloatVector.fromByteBuffer(S, v, vi, NATIVE).sub(kv).fma(bv, dv);
             FloatVector y1 = FloatVector.fromByteBuffer(S, v, vi + stride, NATIVE).sub(kv).fma(bv, dv);
@@ -439,10 +437,10 @@ final class VectorPasses implements FloatPasses {
     }
 
     /**
-     * One channels-first plane of {@code n} values, channel {@code c}'s coefficients broadcast. The plane ends with
-     * one vector ending at {@code n}, overlapping the last full one instead of a scalar tail; it is computed
-     * before any store, so {@code out} may be {@code v} or {@code u}, and where it overlaps it stores the values
-     * the loop stored.
+     * One channels-first plane of {@code n} values, channel {@code c}'s coefficients broadcast. The loop stops
+     * short of the plane's last vector, the one ending at {@code n} (overlapping the loop's last unless {@code n}
+     * is a multiple of L): no scalar tail. That vector is computed before any store, so {@code out} may be
+     * {@code v} or {@code u}, and where it overlaps it stores the values the loop stored.
      */
     private static void affinePlane(ByteBuffer u, int uOff, ByteBuffer v, int vOff, float[] a, float[] b, float[] k,
                                     float[] d, int c, int n, ByteBuffer out, int outOff) {
@@ -457,7 +455,7 @@ final class VectorPasses implements FloatPasses {
             }
         } else if (u == null) {
             FloatVector yLast = FloatVector.fromByteBuffer(S, v, vOff + last, NATIVE).sub(kv).fma(bv, dv);
-            for (int i = 0, bound = S.loopBound(n); i < bound; i += S.length()) {
+            for (int i = 0; i < n - S.length(); i += S.length()) {
                 FloatVector.fromByteBuffer(S, v, vOff + 4 * i, NATIVE).sub(kv).fma(bv, dv)
                         .intoByteBuffer(out, outOff + 4 * i, NATIVE);
             }
@@ -466,7 +464,7 @@ final class VectorPasses implements FloatPasses {
             FloatVector av = FloatVector.broadcast(S, a[c]);
             FloatVector yLast = FloatVector.fromByteBuffer(S, u, uOff + last, NATIVE)
                     .fma(av, FloatVector.fromByteBuffer(S, v, vOff + last, NATIVE).sub(kv).fma(bv, dv));
-            for (int i = 0, bound = S.loopBound(n); i < bound; i += S.length()) {
+            for (int i = 0; i < n - S.length(); i += S.length()) {
                 FloatVector.fromByteBuffer(S, u, uOff + 4 * i, NATIVE)
                         .fma(av, FloatVector.fromByteBuffer(S, v, vOff + 4 * i, NATIVE).sub(kv).fma(bv, dv))
                         .intoByteBuffer(out, outOff + 4 * i, NATIVE);
