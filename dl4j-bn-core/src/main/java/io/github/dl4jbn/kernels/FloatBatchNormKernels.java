@@ -3,6 +3,7 @@ package io.github.dl4jbn.kernels;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.lang.reflect.InvocationTargetException;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 
@@ -12,7 +13,8 @@ import java.util.Arrays;
  *
  * <p>The math lives here once; the passes over memory are a {@link FloatPasses}: {@link #VECTOR}, with the JDK
  * Vector API straight on the buffers (needs {@code --add-modules jdk.incubator.vector} at JVM start, an
- * incubator module in Java 17), or {@link #HEAP}, plain Java through cache-sized heap chunks, for any JVM.
+ * incubator module in Java 17; JDK 19 and later have no ByteBuffer vector access and take the heap passes), or
+ * {@link #HEAP}, plain Java through cache-sized heap chunks, for any JVM.
  * {@link #best()} picks the first one available, as Lucene does; both are tested against the double kernels.
  * Each pass streams the tensor once, so the memory traffic per element is that of an ideal fused kernel:
  * training forward reads x twice and writes y once (12 bytes in float), inference 8, backward 20. Sums are
@@ -40,7 +42,10 @@ public final class FloatBatchNormKernels {
 
     /** Plain Java through heap chunks: any JVM. */
     public static final FloatBatchNormKernels HEAP = new FloatBatchNormKernels(new HeapChunkPasses(), "heap chunks");
-    /** The JDK Vector API on the buffers themselves, or null when jdk.incubator.vector is not in the JVM. */
+    /**
+     * The JDK Vector API on the buffers themselves, or null when jdk.incubator.vector is not in the JVM or its API
+     * is not Java 17's (JDK 19 and later).
+     */
     public static final FloatBatchNormKernels VECTOR = vectorIfPresent();
     private static final FloatBatchNormKernels BEST = chooseBest();
 
@@ -54,8 +59,8 @@ public final class FloatBatchNormKernels {
 
     /**
      * The fastest implementation this JVM can run: {@link #VECTOR} when the JVM was started with
-     * {@code --add-modules jdk.incubator.vector} (and {@code -Ddl4jbn.vector=false} is not set), else
-     * {@link #HEAP}. Logged once at first use.
+     * {@code --add-modules jdk.incubator.vector} on a JDK 17 or 18 (and {@code -Ddl4jbn.vector=false} is not
+     * set), else {@link #HEAP}. Logged once at first use.
      *
      * @return the kernels to use
      */
@@ -63,16 +68,27 @@ public final class FloatBatchNormKernels {
         return BEST;
     }
 
+    private static boolean vectorModulePresent() {
+        return ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
+    }
+
     private static FloatBatchNormKernels vectorIfPresent() {
-        if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
-            return null;
-        }
+        return vectorModulePresent() ? load("io.github.dl4jbn.kernels.VectorPasses", "JDK Vector API") : null;
+    }
+
+    /**
+     * Kernels over the {@link FloatPasses} class {@code className}, or null, with a warning, when that class
+     * cannot load or run on this JVM (its constructor checks what it needs).
+     */
+    static FloatBatchNormKernels load(String className, String name) {
         try {
-            FloatPasses passes = (FloatPasses) Class.forName("io.github.dl4jbn.kernels.VectorPasses")
-                    .getDeclaredConstructor().newInstance();
-            return new FloatBatchNormKernels(passes, "JDK Vector API");
+            FloatPasses passes = (FloatPasses) Class.forName(className).getDeclaredConstructor().newInstance();
+            return new FloatBatchNormKernels(passes, name);
+        } catch (InvocationTargetException e) {
+            log.warn("dl4j-bn: the {} kernels cannot run here ({}); using heap chunks", name, e.getCause().getMessage());
+            return null;
         } catch (ReflectiveOperationException | LinkageError e) {
-            log.warn("dl4j-bn: jdk.incubator.vector is present but its kernels failed to load ({}); using heap chunks", e.toString());
+            log.warn("dl4j-bn: the {} kernels failed to load ({}); using heap chunks", name, e.toString());
             return null;
         }
     }
@@ -81,7 +97,7 @@ public final class FloatBatchNormKernels {
         boolean wanted = !"false".equalsIgnoreCase(System.getProperty("dl4jbn.vector"));
         FloatBatchNormKernels best = wanted && VECTOR != null ? VECTOR : HEAP;
         log.info("dl4j-bn FLOAT kernels: {}, up to {} thread(s) per pass on large tensors (-Ddl4jbn.threads){}",
-                best.name, PassThreads.parallelism(), best == HEAP && VECTOR == null
+                best.name, PassThreads.parallelism(), best == HEAP && !vectorModulePresent()
                         ? " (start the JVM with --add-modules jdk.incubator.vector for the Vector API kernels)" : "");
         return best;
     }

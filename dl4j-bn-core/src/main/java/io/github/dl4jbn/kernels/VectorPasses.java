@@ -49,8 +49,22 @@ final class VectorPasses implements FloatPasses {
     /** Longest row (C x inner values) run that way: its coefficient and accumulator arrays stay in cache. */
     private static final int MAX_ROW = 1 << 14;
 
-    /** Public for the reflective load in {@link FloatBatchNormKernels}. */
+    /**
+     * Public for the reflective load in {@link FloatBatchNormKernels}.
+     *
+     * @throws UnsupportedOperationException on a JDK whose Vector API has no ByteBuffer loads and stores (JDK 19
+     *                                       and later replaced them by MemorySegment ones): every pass would
+     *                                       otherwise fail at its first call with NoSuchMethodError
+     */
     public VectorPasses() {
+        try {
+            FloatVector.class.getMethod("fromByteBuffer", VectorSpecies.class, ByteBuffer.class, int.class, ByteOrder.class);
+            FloatVector.class.getMethod("intoByteBuffer", ByteBuffer.class, int.class, ByteOrder.class);
+        } catch (NoSuchMethodException e) {
+            throw new UnsupportedOperationException("the Vector API of Java " + Runtime.version().feature()
+                    + " has no ByteBuffer loads and stores, which these kernels use (JDK 19 replaced them by"
+                    + " MemorySegment ones)", e);
+        }
     }
 
     /** Both passes' sums (see {@link #planeSums}); {@code dy == null} selects the statistics'. */
