@@ -216,11 +216,11 @@ public final class FloatBatchNormKernels {
             shift[c] = x.getFloat(4 * (base + c * inner));                    // a sample of the channel: first value of row 0
         }
         Sums total = passes.sums(x, base, null, 0, view, shift);
-        double m = view.valuesPerChannel();
+        double perValue = 1.0 / view.valuesPerChannel();                // a product per channel, not two divisions
         for (int c = 0; c < channels; c++) {
-            double d = total.a[c] / m;
+            double d = total.a[c] * perValue;
             mean[c] = shift[c] + d;
-            var[c] = Math.max(0.0, total.b[c] / m - d * d);
+            var[c] = Math.max(0.0, total.b[c] * perValue - d * d);
         }
     }
 
@@ -282,7 +282,7 @@ public final class FloatBatchNormKernels {
             center[c] = (float) mean[c];
         }
         Sums total = passes.sums(x, xBase, dy, dyBase, view, center);
-        double m = view.valuesPerChannel();
+        double perValue = 1.0 / view.valuesPerChannel();
         float[] a = Scratch.floats(Scratch.SLOPE, channels);
         float[] b = Scratch.floats(Scratch.SCALE, channels);
         float[] d = Scratch.floats(Scratch.SHIFT, channels);       // dx = a * dy + b * (x - center) + d
@@ -295,9 +295,9 @@ public final class FloatBatchNormKernels {
             a[c] = (float) scale;
             if (throughBatchStatistics) {
                 // dx = scale * (dy - sumDy/m - (x - mean) * k), k = invStd^2 * sumDyXmu / m
-                double k = invStd[c] * invStd[c] * sumDyXmu / m;
+                double k = invStd[c] * invStd[c] * sumDyXmu * perValue;
                 b[c] = (float) (-scale * k);
-                d[c] = (float) (-scale * (sumDy / m + (center[c] - mean[c]) * k));
+                d[c] = (float) (-scale * (sumDy * perValue + (center[c] - mean[c]) * k));
             } else {
                 b[c] = 0f;                                          // statistics held constant: dx = scale * dy
                 d[c] = 0f;

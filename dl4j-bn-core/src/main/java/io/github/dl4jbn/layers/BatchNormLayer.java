@@ -322,9 +322,9 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         int channels = f.view().channels();
         double m = f.view().valuesPerChannel();
         double[] batchVariance = arrays.get("runningUpdate", channels);
-        boolean unbiased = conf.getVarianceEstimate() == VarianceEstimate.UNBIASED;
+        double factor = conf.getVarianceEstimate() == VarianceEstimate.UNBIASED ? m / (m - 1) : 1.0;
         for (int c = 0; c < channels; c++) {
-            batchVariance[c] = unbiased ? f.batchVariance()[c] * m / (m - 1) : f.batchVariance()[c];   // m/(m-1) var_B
+            batchVariance[c] = factor * f.batchVariance()[c];                  // m/(m-1) var_B, or var_B
         }
         double weight = 1.0 - conf.getDecay();
         double[] count = null;
