@@ -40,7 +40,9 @@ import java.util.concurrent.TimeUnit;
  * layer (with its Vector API kernels, and with its plain Java ones as a JVM without the incubator module runs), DL4J's built-in layer (both through the DL4J layer API inside workspaces, as during training),
  * ND4J's fused batchnorm / batchnorm_bp ops on preallocated arrays, PyTorch's CPU batch_norm through DJL
  * ({@link TorchBatchNorm}, checked against the reference before it is timed), and a plain copy of the tensor
- * ({@code INDArray.assign}) as the memory reference.
+ * ({@code INDArray.assign}) as the memory reference, and the API floor: what any layer call costs through DL4J's
+ * layer API with no math at all (its fresh output arrays in the workspaces, their NIO views, and a bulk copy of
+ * the input, and of the output gradient, into them).
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
@@ -53,7 +55,7 @@ public class BatchNormBenchmark {
     @Param({"FF_60x100", "FF_256x1024", "NCHW_32x64x32x32", "NHWC_32x32x32x64", "NCW_32x128x50"})
     public String shape;
 
-    @Param({"ours", "ours-heap", "builtin", "nd4j", "pytorch", "copy"})
+    @Param({"ours", "ours-heap", "builtin", "nd4j", "pytorch", "copy", "api-floor"})
     public String contender;
 
     private static final WorkspaceConfiguration WS = WorkspaceConfiguration.builder()
@@ -182,12 +184,32 @@ public class BatchNormBenchmark {
                 .addIntegerArguments(1, 1, channelAxis).addFloatingPointArguments(1e-5).build();
     }
 
+    /**
+     * The floor under any layer call: a fresh output array of {@code from}'s shape in the workspace of
+     * {@code type}, made as our layer makes it (ND4J's padded-array constructor with no padding), and filled
+     * with a bulk copy of {@code from} through both arrays' NIO views.
+     */
+    private double floorCall(ArrayType type, INDArray from) {
+        INDArray to;
+        try (MemoryWorkspace borrowed = mgr.notifyScopeBorrowed(type)) {
+            long[] noPadding = new long[from.rank()];
+            to = Nd4j.getNDArrayFactory().create(DataType.FLOAT, from.shape(), noPadding, noPadding, 'c',
+                    Nd4j.getMemoryManager().getCurrentWorkspace());
+        }
+        to.data().asNio().put(0, from.data().asNio(), 0, 4 * (int) from.length());
+        return to.getDouble(0);
+    }
+
     /** Training forward: batch statistics, then the normalized output. */
     @Benchmark
     public Object trainingForward() {
         switch (contender) {
             case "copy":
                 return out.assign(x);
+            case "api-floor":
+                try (MemoryWorkspace ws = mgr.notifyScopeEntered(ArrayType.ACTIVATIONS)) {
+                    return floorCall(ArrayType.ACTIVATIONS, x);
+                }
             case "pytorch":
                 return torch.trainingForward();
             case "nd4j":
@@ -207,6 +229,11 @@ public class BatchNormBenchmark {
         switch (contender) {
             case "copy":
                 return out.assign(x);
+            case "api-floor":
+                try (MemoryWorkspace ws = mgr.notifyScopeEntered(ArrayType.ACTIVATIONS);
+                     MemoryWorkspace grad = mgr.notifyScopeEntered(ArrayType.ACTIVATION_GRAD)) {
+                    return floorCall(ArrayType.ACTIVATIONS, x) + floorCall(ArrayType.ACTIVATION_GRAD, dy);
+                }
             case "pytorch":
                 return torch.trainingForwardBackward();
             case "nd4j": {
@@ -234,6 +261,10 @@ public class BatchNormBenchmark {
         switch (contender) {
             case "copy":
                 return out.assign(x);
+            case "api-floor":
+                try (MemoryWorkspace ws = mgr.notifyScopeEntered(ArrayType.ACTIVATIONS)) {
+                    return floorCall(ArrayType.ACTIVATIONS, x);
+                }
             case "pytorch":
                 return torch.inference();
             case "nd4j":

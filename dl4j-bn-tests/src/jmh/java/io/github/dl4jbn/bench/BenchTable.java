@@ -14,7 +14,8 @@ import java.util.TreeMap;
  * Turns JMH's CSV output of {@link BatchNormBenchmark} into a Markdown table: the time of each contender and
  * the ratios that matter (for "ours", the Vector API kernels), all from the same run. The memory bound of a mode is the bytes an ideal fused kernel
  * moves per element (inference 8, training forward 12, forward+backward 32) at the bandwidth of the copy,
- * which moves 8 bytes per element (read and write).
+ * which moves 8 bytes per element (read and write). The API floor is what any layer call costs through DL4J's
+ * API with no math at all (see {@link BatchNormBenchmark}).
  */
 public final class BenchTable {
 
@@ -38,8 +39,8 @@ public final class BenchTable {
             rows.computeIfAbsent(f.get(shape) + " " + mode, k -> new LinkedHashMap<>())
                     .put(f.get(contender), Double.parseDouble(f.get(score)));
         }
-        System.out.println("| shape | mode | ours (us) | ours, plain Java (us) | built-in (us) | ND4J ops (us) | PyTorch (us) | copy (us) | built-in / ours | ND4J / ours | ours / PyTorch | ours / memory bound |");
-        System.out.println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        System.out.println("| shape | mode | ours (us) | ours, plain Java (us) | built-in (us) | ND4J ops (us) | PyTorch (us) | copy (us) | API floor (us) | built-in / ours | ND4J / ours | ours / PyTorch | ours / memory bound |");
+        System.out.println("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for (Map.Entry<String, Map<String, Double>> e : rows.entrySet()) {
             String[] key = e.getKey().split(" ");
             Map<String, Double> t = e.getValue();
@@ -47,9 +48,9 @@ public final class BenchTable {
             double bound = t.getOrDefault("copy", Double.NaN) * bytes / 8;
             double ours = t.getOrDefault("ours", Double.NaN);
             Double torch = t.get("pytorch");
-            System.out.printf(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", key[0], key[1],
+            System.out.printf(Locale.ROOT, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", key[0], key[1],
                     num(ours, "%.1f"), num(t.get("ours-heap"), "%.1f"), num(t.get("builtin"), "%.1f"), num(t.get("nd4j"), "%.1f"), num(torch, "%.1f"),
-                    num(t.get("copy"), "%.1f"), ratio(t.get("builtin"), ours), ratio(t.get("nd4j"), ours),
+                    num(t.get("copy"), "%.1f"), num(t.get("api-floor"), "%.1f"), ratio(t.get("builtin"), ours), ratio(t.get("nd4j"), ours),
                     torch == null ? "n/a" : num(ours / torch, "%.2f"), num(ours / bound, "%.2f"));
         }
     }
