@@ -62,8 +62,8 @@ final class VectorPasses implements FloatPasses {
             FloatVector.class.getMethod("intoByteBuffer", ByteBuffer.class, int.class, ByteOrder.class);
         } catch (NoSuchMethodException e) {
             throw new UnsupportedOperationException("the Vector API of Java " + Runtime.version().feature()
-                    + " has no ByteBuffer loads and stores, which these kernels use (JDK 19 replaced them by"
-                    + " MemorySegment ones)", e);
+                    + " has no ByteBuffer loads and stores, which these kernels use; JDK 19 replaced them by"
+                    + " MemorySegment ones", e);
         }
     }
 
