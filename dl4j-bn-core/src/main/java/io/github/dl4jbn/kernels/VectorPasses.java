@@ -346,9 +346,9 @@ final class VectorPasses implements FloatPasses {
     /**
      * Four consecutive rows of {@code n} values against per-position coefficients, loaded once per four rows.
      * A row of at least one vector ends with one vector overlapping the one before it instead of a scalar tail.
-     * Long rows of whole 64-byte lines (so the four rows share one alignment) store aligned vectors: the loop
-     * starts at the output's first 64-byte boundary, and each row's head before it is one more overlapping
-     * vector. Overlapping vectors are computed (into {@code edges}, 8L floats) before any store, so {@code out}
+     * Long rows of whole vectors' bytes (so the four rows share one alignment) store aligned vectors: the loop
+     * starts at the output's first boundary of a vector's size, and each row's head before it (fewer values
+     * than a vector) is one more overlapping vector. Overlapping vectors are computed (into {@code edges}, 8L floats) before any store, so {@code out}
      * may be {@code v} or {@code u}, and they store the values the loop stored where they overlap. Misaligned
      * stores cost about 17% on an in-cache [256, 1024] normalize here.
      */
@@ -365,8 +365,9 @@ final class VectorPasses implements FloatPasses {
             }
             return;
         }
-        boolean aligned = n >= ALIGNED_RUN && rowBytes % 64 == 0 && out.isDirect();
-        int first = aligned ? ((64 - out.alignmentOffset(outOff, 64)) & 63) >> 2 : 0;
+        int align = S.vectorByteSize();                          // the head then fits one vector, whatever its size
+        boolean aligned = n >= ALIGNED_RUN && rowBytes % align == 0 && out.isDirect();
+        int first = aligned ? ((align - out.alignmentOffset(outOff, align)) % align) >> 2 : 0;
         int last = n - S.length();
         boolean tail = aligned || n % S.length() != 0;
         if (aligned) {
