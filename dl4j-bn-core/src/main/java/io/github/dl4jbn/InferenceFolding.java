@@ -1,6 +1,7 @@
 package io.github.dl4jbn;
 
 import io.github.dl4jbn.conf.BatchNorm;
+import io.github.dl4jbn.kernels.ChannelMath;
 import io.github.dl4jbn.params.BatchNormParamInitializer;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
@@ -38,7 +39,6 @@ import java.util.Map;
  * folded.network().output(x);   // same outputs as net.output(x), fewer layers
  * }</pre>
  *
- * @see <a href="../../../../../../README.md">README, "Folding"</a>
  */
 public final class InferenceFolding {
 
@@ -202,7 +202,10 @@ public final class InferenceFolding {
         }
     }
 
-    /** W' = W * s per output channel, b' = (b - mean) * s + beta, s = gamma / sqrt(var + eps). */
+    /**
+     * Algorithm 2, line 11 as an affine map {@code y = s * z + t} ({@link ChannelMath#affine} around 0), folded
+     * into {@code z = W x + b}: {@code W' = W * s} per output channel, {@code b' = s * b + t}.
+     */
     private static void mergeParams(Layer before, Layer bnLayer, Layer merged) {
         BatchNorm bn = (BatchNorm) bnLayer.conf().getLayer();
         int channels = (int) bn.getNOut();
@@ -217,13 +220,15 @@ public final class InferenceFolding {
             gamma = bnLayer.getParam(BatchNormParamInitializer.GAMMA).toDoubleVector();
             beta = bnLayer.getParam(BatchNormParamInitializer.BETA).toDoubleVector();
         }
+        double[] invStd = new double[channels];
         double[] scale = new double[channels];
         double[] bias = new double[channels];
+        ChannelMath.inverseStd(var, bn.getEps(), invStd);
+        ChannelMath.affine(mean, invStd, gamma, beta, null, scale, bias);       // y = scale * z + shift
         INDArray oldBias = before.paramTable().get("b");
         double[] b = oldBias == null ? new double[channels] : oldBias.toDoubleVector();
         for (int c = 0; c < channels; c++) {
-            scale[c] = gamma[c] / Math.sqrt(var[c] + bn.getEps());
-            bias[c] = (b[c] - mean[c]) * scale[c] + beta[c];
+            bias[c] += scale[c] * b[c];                                   // b' = s * b + t
         }
         INDArray w = before.getParam("W").castTo(DataType.DOUBLE).dup();
         INDArray s = Nd4j.createFromArray(scale);

@@ -1,6 +1,7 @@
 package io.github.dl4jbn;
 
 import io.github.dl4jbn.layers.BatchNormLayer;
+import io.github.dl4jbn.layers.PopulationAverage;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -148,7 +149,7 @@ public final class PopulationStatistics {
      * @return the number of batches averaged per layer
      * @throws IllegalArgumentException if a layer's average holds no batches
      */
-    public static long estimate(List<BatchNormLayer> layers, IntFunction<BatchNormLayer.PopulationAverage> averageOf) {
+    public static long estimate(List<BatchNormLayer> layers, IntFunction<PopulationAverage> averageOf) {
         List<INDArray> saved = new ArrayList<>();
         for (BatchNormLayer layer : layers) {
             saved.add(layer.params().dup());
@@ -156,7 +157,7 @@ public final class PopulationStatistics {
         try {
             long batches = 0;
             for (int i = 0; i < layers.size(); i++) {
-                BatchNormLayer.PopulationAverage average = averageOf.apply(i);
+                PopulationAverage average = averageOf.apply(i);
                 if (average.batches() == 0) {
                     throw new IllegalArgumentException("PopulationStatistics: the training data gave no batches");
                 }

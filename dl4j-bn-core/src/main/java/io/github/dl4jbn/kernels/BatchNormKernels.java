@@ -1,187 +1,262 @@
 package io.github.dl4jbn.kernels;
 
+import java.nio.ByteBuffer;
+
 /**
- * Batch Normalization's arithmetic (Ioffe &amp; Szegedy 2015, Algorithms 1 and 2) on plain {@code double[]}
- * tensors laid out as a {@link ChannelView}. Nothing here knows about DL4J or ND4J.
+ * Batch Normalization's steps over tensors in native memory, for one element type: Algorithm 1's statistics,
+ * the normalization of Algorithm 1 (lines 3-4) or Algorithm 2 (line 11), and the backward pass. Each step is
+ * passes over memory ({@link ElementPasses}) around the per-channel arithmetic of {@link ChannelMath}; this
+ * class only joins them, the same way for every element type. What a training forward leaves for the backward
+ * is two per-channel vectors, the mean and {@code invStd}; the backward recomputes {@code xhat} from x.
  *
- * <p>Forward and backward sit side by side. What a training forward leaves for the backward is exactly two
- * per-channel vectors, the batch {@code mean} and {@code invStd = 1 / sqrt(var + eps)}; the backward
- * recomputes {@code xhat} from the input instead of storing a tensor-sized cache.
- *
- * <p>All sums run in double precision. The variance takes a second pass over the centred values, so inputs
- * with a large mean and a small spread keep their accuracy (no one-pass sum of squares).
+ * <p>A mask, where given, holds one value per {@code (outer, inner)} position of the {@link ChannelView} (a
+ * recurrent input's {@code [mb, T]} features mask), 0 where the position is padding: padded positions add
+ * nothing to any statistic or sum, and their output and dx are 0 whatever the input holds there. Masks are of
+ * the computation's type: FLOAT for float kernels, DOUBLE for double ones.
  */
 public final class BatchNormKernels {
 
-    private BatchNormKernels() {
+    private final ElementPasses passes;
+    /** Exact double statistics over the same float elements, for float sums that overflow; or null. */
+    private final ElementPasses exact;
+
+    private BatchNormKernels(ElementPasses passes, ElementPasses exact) {
+        this.passes = passes;
+        this.exact = exact;
     }
 
     /**
-     * Algorithm 1, lines 1-2: per-channel mini-batch mean {@code mu_B = 1/m sum x} and biased variance
-     * {@code var_B = 1/m sum (x - mu_B)^2}, m = {@link ChannelView#valuesPerChannel()}.
+     * FLOAT tensors with the fastest loops this JVM runs, chosen once by {@link KernelProvider}.
      *
-     * @param x    input, {@code view.size()} values
-     * @param view layout of {@code x}
-     * @param mean output, {@code view.channels()} values
-     * @param var  output, {@code view.channels()} values
+     * @return the kernels
      */
-    public static void batchMeanAndVariance(double[] x, ChannelView view, double[] mean, double[] var) {
+    public static BatchNormKernels floats() {
+        return new BatchNormKernels(KernelProvider.bestFloat(), new DoublePasses(true));
+    }
+
+    /**
+     * FLOAT tensors with the plain Java loops, which every JVM runs.
+     *
+     * @return the kernels
+     */
+    public static BatchNormKernels plainFloats() {
+        return new BatchNormKernels(KernelProvider.plainFloat(), new DoublePasses(true));
+    }
+
+    /**
+     * 16-bit tensors (HALF, BFLOAT16), computed in float chunks with the plain Java loops.
+     *
+     * @param codec how the elements are stored
+     * @return the kernels
+     */
+    public static BatchNormKernels sixteenBit(FloatCodec codec) {
+        return new BatchNormKernels(new FloatPasses<>(new HeapLoops(codec), codec, "plain Java, " + codec), null);
+    }
+
+    /**
+     * DOUBLE tensors, in double precision throughout, statistics in two passes.
+     *
+     * @return the kernels
+     */
+    public static BatchNormKernels doubles() {
+        return new BatchNormKernels(new DoublePasses(false), null);
+    }
+
+    /** @return which loops run, for logs */
+    @Override
+    public String toString() {
+        return passes.name();
+    }
+
+    /**
+     * The number of valid positions of a mask: the m of every channel's statistics.
+     *
+     * @param mask one FLOAT or DOUBLE value per position, 0 where padded
+     * @return how many values are not 0
+     */
+    public static long validPositions(TensorMemory mask) {
+        long valid = 0;
+        for (long first = 0; first < mask.length(); first += windowValues(mask)) {
+            long count = Math.min(windowValues(mask), mask.length() - first);
+            ByteBuffer w = mask.window(first, count);
+            for (int i = 0; i < count; i++) {
+                if (maskValue(w, i, mask.elementBytes()) != 0) {
+                    valid++;
+                }
+            }
+        }
+        return valid;
+    }
+
+    /**
+     * Algorithm 1, lines 1-2: per-channel mean {@code mu_B} and biased variance {@code var_B} over the valid
+     * values. Float sums that overflow (a variance near {@code Float.MAX_VALUE}) are taken again exactly in
+     * double; a NaN or infinite input leaves non-finite statistics for the caller to judge.
+     *
+     * @param x    the input
+     * @param mask the mask, or null
+     * @param view the layout of x
+     * @param mean output, per channel
+     * @param var  output, per channel
+     * @return m, the number of values per channel
+     */
+    public long batchStatistics(TensorMemory x, TensorMemory mask, ChannelView view, double[] mean, double[] var) {
+        long m = mask == null ? view.valuesPerChannel() : validPositions(mask);
+        if (m == 0) {
+            java.util.Arrays.fill(mean, Double.NaN);
+            java.util.Arrays.fill(var, Double.NaN);
+            return 0;
+        }
+        statistics(passes, x, mask, view, m, mean, var);
+        if (exact != null && !allFinite(mean, var)) {
+            statistics(exact, x, mask, view, m, mean, var);          // the float sums overflowed, or x is not finite
+        }
+        return m;
+    }
+
+    /** One pass around a value of each channel, and for two-pass passes a second around the mean. */
+    private static void statistics(ElementPasses p, TensorMemory x, TensorMemory mask, ChannelView view, long m,
+                                   double[] mean, double[] var) {
         int channels = view.channels();
-        int inner = view.inner();
-        double m = view.valuesPerChannel();
-        java.util.Arrays.fill(mean, 0, channels, 0.0);
-        java.util.Arrays.fill(var, 0, channels, 0.0);
-        for (int o = 0; o < view.outer(); o++) {
+        double[] centre = Scratch.doubles(Scratch.CALL_CENTRE, channels);
+        double[] s1 = Scratch.doubles(Scratch.CALL_S1, channels);
+        double[] s2 = Scratch.doubles(Scratch.CALL_S2, channels);
+        firstValidValues(p, x, mask, view, centre);
+        p.sums(view, x, null, mask, centre, s1, s2);
+        ChannelMath.statistics(s1, s2, centre, m, mean, var);
+        if (p.twoPassStatistics()) {
             for (int c = 0; c < channels; c++) {
-                int base = (o * channels + c) * inner;
-                double sum = 0;
-                for (int i = 0; i < inner; i++) {
-                    sum += x[base + i];
-                }
-                mean[c] += sum;
+                centre[c] = p.representable(mean[c]);
             }
-        }
-        for (int c = 0; c < channels; c++) {
-            mean[c] /= m;                                           // mu_B
-        }
-        for (int o = 0; o < view.outer(); o++) {
-            for (int c = 0; c < channels; c++) {
-                int base = (o * channels + c) * inner;
-                double mu = mean[c];
-                double sum = 0;
-                for (int i = 0; i < inner; i++) {
-                    double centred = x[base + i] - mu;
-                    sum += centred * centred;
-                }
-                var[c] += sum;
-            }
-        }
-        for (int c = 0; c < channels; c++) {
-            var[c] /= m;                                            // var_B, biased (divides by m)
+            p.sums(view, x, null, mask, centre, s1, s2);
+            ChannelMath.statistics(s1, s2, centre, m, mean, var);
         }
     }
 
-    /**
-     * {@code invStd[c] = 1 / sqrt(var[c] + eps)}, the factor of Algorithm 1 line 3 and Algorithm 2 line 11.
-     *
-     * @param var      per-channel variance (batch or population)
-     * @param eps      the epsilon added for numerical stability
-     * @param invStd   output, same length as {@code var}
-     * @param channels number of channels to compute
-     */
-    public static void inverseStd(double[] var, double eps, double[] invStd, int channels) {
-        for (int c = 0; c < channels; c++) {
-            invStd[c] = 1.0 / Math.sqrt(var[c] + eps);
+    /** Each channel's value at the first valid position: a centre inside the channel's range. */
+    private static void firstValidValues(ElementPasses p, TensorMemory x, TensorMemory mask, ChannelView view,
+                                         double[] centre) {
+        long position = mask == null ? 0 : firstValid(mask);
+        long inner = view.inner();
+        int channels = view.channels();
+        long base = position / inner * channels * inner + position % inner;     // element (o, 0, i)
+        long span = (channels - 1) * inner + 1;
+        if (span * x.elementBytes() <= TensorMemory.MAX_WINDOW_BYTES) {
+            ByteBuffer w = x.window(base, span);
+            for (int c = 0; c < channels; c++) {
+                centre[c] = p.get(w, c * inner);
+            }
+        } else {
+            for (int c = 0; c < channels; c++) {
+                centre[c] = p.get(x.window(base + c * inner, 1), 0);
+            }
         }
+    }
+
+    private static long firstValid(TensorMemory mask) {
+        for (long first = 0; first < mask.length(); first += windowValues(mask)) {
+            long count = Math.min(windowValues(mask), mask.length() - first);
+            ByteBuffer w = mask.window(first, count);
+            for (int i = 0; i < count; i++) {
+                if (maskValue(w, i, mask.elementBytes()) != 0) {
+                    return first + i;
+                }
+            }
+        }
+        return 0;
+    }
+
+    private static long windowValues(TensorMemory memory) {
+        return TensorMemory.MAX_WINDOW_BYTES / memory.elementBytes();
+    }
+
+    private static double maskValue(ByteBuffer w, int i, int bytes) {
+        return bytes == 8 ? w.getDouble(8 * i) : w.getFloat(4 * i);
+    }
+
+    private static boolean allFinite(double[] mean, double[] var) {
+        for (int c = 0; c < mean.length; c++) {
+            if (!Double.isFinite(mean[c]) || !Double.isFinite(var[c])) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**
      * Algorithm 1, lines 3-4 (batch statistics) or Algorithm 2, line 11 (population statistics):
-     * {@code y = gamma * (x - mean) * invStd + beta}.
+     * {@code y = gamma * (x - mean) * invStd + beta}, 0 at padded positions.
      *
-     * @param x      input, {@code view.size()} values
-     * @param view   layout of {@code x} and {@code y}
+     * @param x      the input
+     * @param mask   the mask, or null
+     * @param view   the layout of x and y
      * @param mean   per-channel mean
      * @param invStd per-channel {@code 1/sqrt(var + eps)}
      * @param gamma  per-channel scale
      * @param beta   per-channel shift
-     * @param y      output, may be the same array as {@code x}
+     * @param y      the output; may be x
      */
-    public static void normalize(double[] x, ChannelView view, double[] mean, double[] invStd,
-                                 double[] gamma, double[] beta, double[] y) {
+    public void normalize(TensorMemory x, TensorMemory mask, ChannelView view, double[] mean, double[] invStd,
+                          double[] gamma, double[] beta, TensorMemory y) {
         int channels = view.channels();
-        int inner = view.inner();
-        for (int o = 0; o < view.outer(); o++) {
-            for (int c = 0; c < channels; c++) {
-                int base = (o * channels + c) * inner;
-                double scale = gamma[c] * invStd[c];                // y = scale * x + shift
-                double shift = beta[c] - mean[c] * scale;
-                for (int i = 0; i < inner; i++) {
-                    y[base + i] = x[base + i] * scale + shift;
-                }
-            }
-        }
+        double[] centre = centres(mean, channels);
+        double[] scale = Scratch.doubles(Scratch.CALL_B, channels);
+        double[] shift = Scratch.doubles(Scratch.CALL_D, channels);
+        ChannelMath.affine(mean, invStd, gamma, beta, centre, scale, shift);
+        passes.affine(view, x, null, mask, null, scale, centre, shift, y);
     }
 
     /**
-     * Backward pass of {@link #normalize}. With {@code throughBatchStatistics} the mean and variance are the
-     * batch's own (training), and the gradient flows through them as well (Section 3, the chain rule below
-     * Algorithm 1), simplified to
-     * {@code dx = gamma * invStd / m * (m * dy - sum(dy) - xhat * sum(dy * xhat))}.
-     * Without it the statistics are constants (inference-mode forward) and {@code dx = gamma * invStd * dy}.
-     * Both cases give {@code dgamma = sum(dy * xhat)} and {@code dbeta = sum(dy)}, sums over the mini-batch.
+     * The backward pass of {@link #normalize} (see {@link ChannelMath#backward}): one pass takes
+     * {@code sum(dy)} and {@code sum(dy * (x - k))} over the valid values, a second writes dx.
      *
      * @param x                      the forward input
-     * @param dy                     gradient of the loss with respect to the output y
-     * @param view                   layout of {@code x}, {@code dy} and {@code dx}
+     * @param dy                     gradient with respect to y
+     * @param mask                   the mask the forward used, or null
+     * @param view                   the layout of x, dy and dx
+     * @param m                      values per channel, as {@link #batchStatistics} returned it
      * @param mean                   the mean the forward used
      * @param invStd                 the {@code 1/sqrt(var + eps)} the forward used
      * @param gamma                  per-channel scale
-     * @param throughBatchStatistics true when the forward normalized with the batch's own statistics
-     * @param dx                     output: gradient with respect to x, may be the same array as {@code dy}
-     * @param dgamma                 output: per-channel gradient of gamma
-     * @param dbeta                  output: per-channel gradient of beta
+     * @param throughBatchStatistics true after a training forward
+     * @param dx                     output; may be dy
+     * @param dgamma                 output, {@code sum(dy * xhat)}
+     * @param dbeta                  output, {@code sum(dy)}
      */
-    public static void backward(double[] x, double[] dy, ChannelView view, double[] mean, double[] invStd,
-                                double[] gamma, boolean throughBatchStatistics,
-                                double[] dx, double[] dgamma, double[] dbeta) {
+    public void backward(TensorMemory x, TensorMemory dy, TensorMemory mask, ChannelView view, long m,
+                         double[] mean, double[] invStd, double[] gamma, boolean throughBatchStatistics,
+                         TensorMemory dx, double[] dgamma, double[] dbeta) {
         int channels = view.channels();
-        int inner = view.inner();
-        java.util.Arrays.fill(dgamma, 0, channels, 0.0);
-        java.util.Arrays.fill(dbeta, 0, channels, 0.0);
-        for (int o = 0; o < view.outer(); o++) {
-            for (int c = 0; c < channels; c++) {
-                int base = (o * channels + c) * inner;
-                double mu = mean[c];
-                double sumDy = 0;
-                double sumDyXmu = 0;
-                for (int i = 0; i < inner; i++) {
-                    sumDy += dy[base + i];
-                    sumDyXmu += dy[base + i] * (x[base + i] - mu);
-                }
-                dbeta[c] += sumDy;                                  // dbeta = sum dy
-                dgamma[c] += sumDyXmu;                              // dgamma = sum dy * xhat (invStd applied below)
-            }
-        }
+        double[] centre = centres(mean, channels);
+        double[] sumDy = Scratch.doubles(Scratch.CALL_S1, channels);
+        double[] sumDyCentred = Scratch.doubles(Scratch.CALL_S2, channels);
+        passes.sums(view, x, dy, mask, centre, sumDy, sumDyCentred);
+        double[] a = Scratch.doubles(Scratch.CALL_A, channels);
+        double[] b = Scratch.doubles(Scratch.CALL_B, channels);
+        double[] d = Scratch.doubles(Scratch.CALL_D, channels);
+        ChannelMath.backward(sumDy, sumDyCentred, mean, centre, invStd, gamma, m, throughBatchStatistics,
+                dgamma, dbeta, a, b, d);
+        passes.affine(view, x, dy, mask, a, b, centre, d, dx);
+    }
+
+    /** The mean rounded to the element type: a centre the loops subtract exactly. */
+    private double[] centres(double[] mean, int channels) {
+        double[] centre = Scratch.doubles(Scratch.CALL_CENTRE, channels);
         for (int c = 0; c < channels; c++) {
-            dgamma[c] *= invStd[c];
+            centre[c] = passes.representable(mean[c]);
         }
-        double invM = 1.0 / view.valuesPerChannel();
-        for (int o = 0; o < view.outer(); o++) {
-            for (int c = 0; c < channels; c++) {
-                int base = (o * channels + c) * inner;
-                double mu = mean[c];
-                double scale = gamma[c] * invStd[c];
-                if (throughBatchStatistics) {
-                    // dx = scale * (dy - mean(dy) - xhat * mean(dy * xhat)), xhat = (x - mu) * invStd
-                    double meanDy = dbeta[c] * invM;
-                    double xmuCoeff = dgamma[c] * invM * invStd[c];
-                    for (int i = 0; i < inner; i++) {
-                        dx[base + i] = scale * (dy[base + i] - meanDy - (x[base + i] - mu) * xmuCoeff);
-                    }
-                } else {
-                    for (int i = 0; i < inner; i++) {
-                        dx[base + i] = scale * dy[base + i];        // statistics are constants
-                    }
-                }
-            }
-        }
+        return centre;
     }
 
     /**
-     * Moves a running statistic towards the current batch's value:
-     * {@code running = (1 - weight) * running + weight * batch}. With {@code weight = 1 - decay} this is DL4J's
-     * exponential moving average; with {@code weight = 1/(k+1)} after k batches it is the plain average
-     * E_B of Algorithm 2, line 10.
+     * Counts the NaN and infinite values at valid positions of a FLOAT or DOUBLE input, for an error message.
      *
-     * @param running  the running statistic, updated in place
-     * @param batch    this batch's statistic
-     * @param weight   the weight of the batch, in [0, 1]
-     * @param channels number of channels to update
+     * @param x    the input
+     * @param mask the mask, or null
+     * @param view the layout of x
+     * @return how many values are not finite
      */
-    public static void updateRunningAverage(double[] running, double[] batch, double weight, int channels) {
-        for (int c = 0; c < channels; c++) {
-            running[c] = (1.0 - weight) * running[c] + weight * batch[c];
-        }
+    public static long countNonFinite(TensorMemory x, TensorMemory mask, ChannelView view) {
+        return new DoublePasses(x.elementBytes() == 4).countNonFinite(view, x, mask);
     }
 }

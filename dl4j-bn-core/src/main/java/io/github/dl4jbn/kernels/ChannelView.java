@@ -7,21 +7,26 @@ package io.github.dl4jbn.kernels;
  * accepts reduces to this view without copying: {@code [mb, C]} is {@code [mb, C, 1]}; channels-first
  * layouts (NCW, NCHW, NCDHW) are {@code [mb, C, positions]}; channels-last layouts (NWC, NHWC, NDHWC) are
  * {@code [mb * positions, C, 1]}. Statistics are taken per channel over {@code outer} and {@code inner}.
+ * Extents are longs: a tensor may hold more values than a Java array.
  *
  * @param outer    number of blocks before the channel axis (at least 1)
  * @param channels number of channels, one gamma/beta/mean/variance each
  * @param inner    number of contiguous values per channel inside a block (at least 1)
  */
-public record ChannelView(int outer, int channels, int inner) {
+public record ChannelView(long outer, int channels, long inner) {
 
-    /** Checks that every extent is positive and that the tensor fits a Java array. */
+    /** Most channels a view may have: a channels-last row of them must fit one memory window. */
+    public static final int MAX_CHANNELS = 1 << 26;
+
+    /** Checks that every extent is positive and that the channel count is within {@link #MAX_CHANNELS}. */
     public ChannelView {
         if (outer < 1 || channels < 1 || inner < 1) {
             throw new IllegalArgumentException("extents must be positive, got [" + outer + ", " + channels + ", " + inner + "]");
         }
-        if ((long) outer * channels * inner > Integer.MAX_VALUE - 8) {
-            throw new IllegalArgumentException("tensor too large for one kernel call: [" + outer + ", " + channels + ", " + inner + "]");
+        if (channels > MAX_CHANNELS) {
+            throw new IllegalArgumentException("at most " + MAX_CHANNELS + " channels, got " + channels);
         }
+        Math.multiplyExact(Math.multiplyExact(outer, (long) channels), inner);       // the size must be a long
     }
 
     /**
@@ -30,7 +35,7 @@ public record ChannelView(int outer, int channels, int inner) {
      *
      * @return {@code outer * inner}
      */
-    public int valuesPerChannel() {
+    public long valuesPerChannel() {
         return outer * inner;
     }
 
@@ -39,7 +44,22 @@ public record ChannelView(int outer, int channels, int inner) {
      *
      * @return {@code outer * channels * inner}
      */
-    public int size() {
+    public long size() {
         return outer * channels * inner;
+    }
+
+    /**
+     * The view of blocks {@code [from, to)} of the outer axis: a contiguous part of the tensor starting at
+     * element {@code from * channels * inner}. Ghost batches and per-example work use it.
+     *
+     * @param from first outer block
+     * @param to   end of the range, exclusive
+     * @return the sub-view
+     */
+    public ChannelView outerRange(long from, long to) {
+        if (from < 0 || to > outer || from >= to) {
+            throw new IllegalArgumentException("outer range [" + from + ", " + to + ") of " + this);
+        }
+        return new ChannelView(to - from, channels, inner);
     }
 }

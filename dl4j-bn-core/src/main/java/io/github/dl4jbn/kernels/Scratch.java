@@ -4,36 +4,58 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * Working arrays reused from call to call, one set per thread, each of an exact length. A fresh array of a few
- * KiB costs about 0.1 us per KiB here (new memory, cold in every cache), as much as the pass itself over a
- * small tensor: a [256, 1024] inference allocated 78 KB per call before these.
+ * Working arrays reused from call to call, one set per thread. A fresh array of a few KiB costs about 0.1 us
+ * per KiB here (new memory, cold in every cache), as much as a pass over a small tensor: a [256, 1024] inference
+ * allocated 78 KB per call before these. What a thread keeps is O(channels + one piece), never O(tensor).
  *
- * <p>An array is named by its slot and its length, so layers of different widths keep their own arrays. Its
- * contents are whatever its last use left: callers that need zeros clear it. A thread uses a slot for one
- * purpose at a time; arrays that a call shares with the {@link PassThreads} helpers belong to the calling
+ * <p>Exact-length arrays are named by slot and length, so layers of different widths keep their own; arrays
+ * of at least a length (pieces of varying size) by slot alone. Contents are whatever the last use left: callers
+ * that need zeros clear them. Arrays a call shares with the {@link PassThreads} helpers belong to the calling
  * thread, and the helpers only use them while the call waits for its pass.
  */
 final class Scratch {
 
-    /** Float slots of a kernel call (calling thread). */
-    static final int SCALE = 0;
-    static final int CENTER = 1;
-    static final int SHIFT = 2;
-    static final int SLOPE = 3;
-    /** Float slots of the passes: per-position coefficient rows (calling thread), accumulators (running thread). */
+    /** Exact-length float slots of a call (calling thread): per-channel coefficients. */
+    static final int CENTRE = 0;
+    static final int COEFF_A = 1;
+    static final int COEFF_B = 2;
+    static final int COEFF_D = 3;
+    /** Exact-length float slots: coefficients repeated per position of a row (calling thread). */
     static final int ROW_A = 4;
     static final int ROW_B = 5;
     static final int ROW_K = 6;
     static final int ROW_D = 7;
+    /** Exact-length float slots: row accumulators (running thread). */
     static final int SUM_1 = 8;
     static final int SUM_2 = 9;
-    /** Double slots: chunk {@code i}'s sums are slots {@code 2i} and {@code 2i + 1} of the calling thread. */
-    static final int CHUNK_SUMS = 0;
+    private static final int FLOAT_SLOTS = 10;
+
+    /** Exact-length double slots of a kernel call (calling thread): centres, sums, coefficients. */
+    static final int CALL_CENTRE = 0;
+    static final int CALL_S1 = 1;
+    static final int CALL_S2 = 2;
+    static final int CALL_A = 3;
+    static final int CALL_B = 4;
+    static final int CALL_D = 5;
+    /** Double slots: chunk i's sums are slots {@code CHUNK_SUMS + 2i} and {@code CHUNK_SUMS + 2i + 1} (calling thread). */
+    static final int CHUNK_SUMS = 8;
+
     /**
-     * Slots of arrays of at least a length ({@link #atLeast}), running thread: 0 to 6 are {@link HeapChunkPasses}'
-     * chunk copies and expanded rows, {@code EDGES} the head and tail vectors of {@code VectorPasses}' rows.
+     * Slots of arrays of at least a length (running thread): {@link HeapLoops}' pieces ({@code PIECE_*}) and
+     * {@code VectorLoops}' row edges.
      */
-    static final int EDGES = 7;
+    static final int PIECE_X = 0;
+    static final int PIECE_DY = 1;
+    static final int PIECE_OUT = 2;
+    static final int PIECE_MASK = 3;
+    static final int PIECE_SUM_1 = 4;
+    static final int PIECE_SUM_2 = 5;
+    static final int PIECE_A = 6;
+    static final int PIECE_B = 7;
+    static final int PIECE_K = 8;
+    static final int PIECE_D = 9;
+    static final int EDGES = 10;
+    private static final int AT_LEAST_SLOTS = 11;
 
     private static final ThreadLocal<Scratch> OF_THREAD = ThreadLocal.withInitial(Scratch::new);
 
@@ -43,7 +65,8 @@ final class Scratch {
     private float[][] lastFloats;
     private int lastDoubleLength = -1;
     private double[][] lastDoubles;
-    private final float[][] atLeast = new float[EDGES + 1][0];
+    private final float[][] atLeast = new float[AT_LEAST_SLOTS][0];
+    private short[] shorts = new short[0];
 
     private Scratch() {
     }
@@ -51,7 +74,7 @@ final class Scratch {
     /**
      * This thread's float array of {@code length} values in {@code slot}, as its last use left it.
      *
-     * @param slot   one of the float slot constants
+     * @param slot   one of the exact-length float slot constants
      * @param length exact length
      * @return the array
      */
@@ -59,7 +82,7 @@ final class Scratch {
         Scratch scratch = OF_THREAD.get();
         float[][] slots = scratch.lastFloats;
         if (scratch.lastFloatLength != length) {
-            slots = scratch.floats.computeIfAbsent(length, n -> new float[SUM_2 + 1][]);
+            slots = scratch.floats.computeIfAbsent(length, n -> new float[FLOAT_SLOTS][]);
             scratch.lastFloats = slots;
             scratch.lastFloatLength = length;
         }
@@ -70,10 +93,10 @@ final class Scratch {
     }
 
     /**
-     * This thread's float array in {@code slot} of at least {@code length} values, for arrays used in part
-     * (chunks of varying size); apart from the exact-length slots, so it does not evict the last length looked up.
+     * This thread's float array in {@code slot} of at least {@code length} values, for arrays used in part;
+     * apart from the exact-length slots, so it does not evict the last length looked up.
      *
-     * @param slot   0 to {@link #EDGES}
+     * @param slot   one of the at-least slot constants
      * @param length least length
      * @return the array
      */
@@ -83,6 +106,20 @@ final class Scratch {
             slots[slot] = new float[length];
         }
         return slots[slot];
+    }
+
+    /**
+     * This thread's short array of at least {@code length} values (16-bit elements on their way to float).
+     *
+     * @param length least length
+     * @return the array
+     */
+    static short[] shorts(int length) {
+        Scratch scratch = OF_THREAD.get();
+        if (scratch.shorts.length < length) {
+            scratch.shorts = new short[length];
+        }
+        return scratch.shorts;
     }
 
     /**

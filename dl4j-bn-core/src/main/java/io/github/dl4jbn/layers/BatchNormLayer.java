@@ -2,7 +2,7 @@ package io.github.dl4jbn.layers;
 
 import io.github.dl4jbn.conf.BatchNorm;
 import io.github.dl4jbn.conf.VarianceEstimate;
-import io.github.dl4jbn.kernels.BatchNormKernels;
+import io.github.dl4jbn.kernels.ChannelMath;
 import io.github.dl4jbn.kernels.ChannelView;
 import io.github.dl4jbn.params.BatchNormParamInitializer;
 import org.deeplearning4j.exception.DL4JInvalidInputException;
@@ -36,7 +36,7 @@ import java.util.Arrays;
 public class BatchNormLayer extends BaseLayer<BatchNorm> {
 
     /** What a forward pass keeps for the backward pass: per-channel vectors only, never a tensor. */
-    private record ForwardCache(ChannelView view, boolean batchStatistics, double[] mean, double[] invStd,
+    private record ForwardCache(ChannelView view, long m, boolean batchStatistics, double[] mean, double[] invStd,
                                 double[] batchVariance) {
     }
 
@@ -45,84 +45,6 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
     private final ChannelArrays arrays = new ChannelArrays();
     private ForwardCache cache;
     private PopulationAverage populationAverage;                 // set while Algorithm 2's pass is collecting
-
-    /**
-     * Algorithm 2, lines 9-10, accumulated over the inference forwards of one pass: the plain average of the
-     * batch means, and of the unbiased batch variances {@code m/(m-1) var_B}. Serializable and mergeable, so that
-     * partial averages collected on different machines (one per Spark partition, say) combine into the average
-     * over all their batches.
-     */
-    public static final class PopulationAverage implements java.io.Serializable {
-        private static final long serialVersionUID = 1L;
-        private double[] meanSum;
-        private double[] varianceSum;
-        private long batches;
-
-        /** An empty average: no batches yet. */
-        public PopulationAverage() {
-        }
-
-        /** @return the number of batches seen */
-        public long batches() {
-            return batches;
-        }
-
-        /** @return E_B[mu_B], per channel */
-        public double[] mean() {
-            return divide(meanSum);
-        }
-
-        /** @return E_B[m/(m-1) var_B], per channel */
-        public double[] variance() {
-            return divide(varianceSum);
-        }
-
-        /**
-         * Adds another partial average's batches to this one: afterwards this is the average over both sets.
-         *
-         * @param other batches collected elsewhere for the same layer
-         * @return this
-         */
-        public PopulationAverage merge(PopulationAverage other) {
-            if (other.batches == 0) {
-                return this;
-            }
-            if (meanSum == null) {
-                meanSum = new double[other.meanSum.length];
-                varianceSum = new double[other.meanSum.length];
-            }
-            if (other.meanSum.length != meanSum.length) {
-                throw new IllegalArgumentException("PopulationAverage: cannot merge " + other.meanSum.length
-                        + " channels into " + meanSum.length);
-            }
-            for (int c = 0; c < meanSum.length; c++) {
-                meanSum[c] += other.meanSum[c];
-                varianceSum[c] += other.varianceSum[c];
-            }
-            batches += other.batches;
-            return this;
-        }
-
-        private double[] divide(double[] sums) {
-            double[] out = sums.clone();
-            for (int c = 0; c < out.length; c++) {
-                out[c] /= batches;
-            }
-            return out;
-        }
-
-        void add(double[] mean, double[] biasedVariance, int m) {
-            if (meanSum == null) {
-                meanSum = new double[mean.length];
-                varianceSum = new double[mean.length];
-            }
-            for (int c = 0; c < mean.length; c++) {
-                meanSum[c] += mean[c];
-                varianceSum[c] += biasedVariance[c] * m / (m - 1.0);
-            }
-            batches++;
-        }
-    }
 
     /**
      * Creates the layer; DL4J calls this through {@link BatchNorm#instantiate}.
@@ -185,20 +107,21 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         int channels = view.channels();
         double[] mean;
         double[] variance;
+        long m = view.valuesPerChannel();
         if (training) {
             mean = arrays.get("batchMean", channels);
             variance = arrays.get("batchVariance", channels);
-            kernels.batchMeanAndVariance(view, mean, variance);               // Algorithm 1, lines 1-2
+            m = kernels.batchStatistics(view, mean, variance);               // Algorithm 1, lines 1-2
         } else {
             mean = param(BatchNormParamInitializer.MEAN);
             variance = param(BatchNormParamInitializer.VAR);
         }
         double[] invStd = arrays.get("invStd", channels);
-        BatchNormKernels.inverseStd(variance, layerConf().getEps(), invStd, channels);
+        ChannelMath.inverseStd(variance, layerConf().getEps(), invStd);
         INDArray output = HostArrays.createUninitialized(workspaceMgr, ArrayType.ACTIVATIONS, dataType, input.shape());
         kernels.normalize(view, mean, invStd, gammaOrBeta(BatchNormParamInitializer.GAMMA, channels),
                 gammaOrBeta(BatchNormParamInitializer.BETA, channels), output);   // Alg. 1 lines 3-4 / Alg. 2 line 11
-        cache = new ForwardCache(view, training, mean, invStd, training ? variance : null);
+        cache = new ForwardCache(view, m, training, mean, invStd, training ? variance : null);
         if (!(layerConf().getActivationFn() instanceof ActivationIdentity)) {
             output = layerConf().getActivationFn().getActivation(output, training);
         }
@@ -240,7 +163,7 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         double[] dgamma = arrays.get("dgamma", channels);
         double[] dbeta = arrays.get("dbeta", channels);
         INDArray dx = HostArrays.createUninitialized(workspaceMgr, ArrayType.ACTIVATION_GRAD, dataType, input.shape());
-        kernels.backward(view, f.mean(), f.invStd(), gamma, f.batchStatistics(), dx, dgamma, dbeta);
+        kernels.backward(view, f.m(), f.mean(), f.invStd(), gamma, f.batchStatistics(), dx, dgamma, dbeta);
         dx = backpropDropOutIfPresent(dx);
 
         Gradient gradient = new DefaultGradient();
@@ -258,7 +181,7 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         }
         if (f.batchStatistics()) {
             updateRunningStatistics(f);
-            cache = new ForwardCache(view, false, f.mean(), f.invStd(), null);   // one update per forward
+            cache = new ForwardCache(view, f.m(), false, f.mean(), f.invStd(), null);   // one update per forward
         }
         return new Pair<>(gradient, dx);
     }
@@ -266,8 +189,8 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
     private void collectBatchStatistics(ChannelView view) {
         double[] mean = new double[view.channels()];
         double[] variance = new double[view.channels()];
-        kernels.batchMeanAndVariance(view, mean, variance);
-        populationAverage.add(mean, variance, view.valuesPerChannel());
+        long m = kernels.batchStatistics(view, mean, variance);
+        populationAverage.add(mean, variance, m);
     }
 
     /**
@@ -320,26 +243,21 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
     private void updateRunningStatistics(ForwardCache f) {
         BatchNorm conf = layerConf();
         int channels = f.view().channels();
-        double m = f.view().valuesPerChannel();
         double[] batchVariance = arrays.get("runningUpdate", channels);
-        double factor = conf.getVarianceEstimate() == VarianceEstimate.UNBIASED ? m / (m - 1) : 1.0;
+        double factor = conf.getVarianceEstimate() == VarianceEstimate.UNBIASED ? ChannelMath.unbiasedFactor(f.m()) : 1.0;
         for (int c = 0; c < channels; c++) {
             batchVariance[c] = factor * f.batchVariance()[c];                  // m/(m-1) var_B, or var_B
         }
-        double weight = 1.0 - conf.getDecay();
-        double[] count = null;
-        if (conf.isCumulativeAverage()) {
-            count = param(BatchNormParamInitializer.BATCH_COUNT);
-            weight = 1.0 / (count[0] + 1.0);                        // E_B: equal weight for every batch
-            count[0] += 1.0;
-        }
+        double[] count = conf.isCumulativeAverage() ? param(BatchNormParamInitializer.BATCH_COUNT) : null;
+        double weight = ChannelMath.runningWeight(conf.getDecay(), count != null, count == null ? 0 : count[0]);
         double[] mean = param(BatchNormParamInitializer.MEAN);
         double[] variance = param(BatchNormParamInitializer.VAR);
-        BatchNormKernels.updateRunningAverage(mean, f.mean(), weight, channels);
-        BatchNormKernels.updateRunningAverage(variance, batchVariance, weight, channels);
+        ChannelMath.runningAverage(mean, f.mean(), weight);
+        ChannelMath.runningAverage(variance, batchVariance, weight);
         writeParam(BatchNormParamInitializer.MEAN, mean);
         writeParam(BatchNormParamInitializer.VAR, variance);
         if (count != null) {
+            count[0] += 1.0;
             writeParam(BatchNormParamInitializer.BATCH_COUNT, count);
         }
     }

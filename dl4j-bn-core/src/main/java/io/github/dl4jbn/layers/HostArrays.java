@@ -12,7 +12,7 @@ import java.util.Arrays;
 
 /**
  * The layer's output arrays, and bulk copies between ND4J arrays and Java heap arrays. Dense row-major
- * FLOAT/DOUBLE arrays (whole arrays and contiguous slices such as the parameter views of a flat parameter
+ * floating-point arrays (whole arrays and contiguous slices such as the parameter views of a flat parameter
  * vector) go through ND4J's NIO views at memory speed; anything else (views with strides, 'f' order, other
  * data types) is first densified by ND4J.
  */
@@ -31,8 +31,8 @@ final class HostArrays {
      * @return whether it can be copied in bulk
      */
     static boolean isDenseRowMajor(INDArray array) {
-        if ((array.dataType() != DataType.FLOAT && array.dataType() != DataType.DOUBLE)
-                || array.offset() != array.data().offset() || array.data().length() < array.length()) {
+        if (!array.dataType().isFPType() || array.offset() != array.data().offset()
+                || array.data().length() < array.length()) {
             return false;
         }
         long[] shape = array.shape();

@@ -2,138 +2,121 @@ package io.github.dl4jbn.layers;
 
 import io.github.dl4jbn.kernels.BatchNormKernels;
 import io.github.dl4jbn.kernels.ChannelView;
-import io.github.dl4jbn.kernels.FloatBatchNormKernels;
+import io.github.dl4jbn.kernels.FloatCodec;
+import io.github.dl4jbn.kernels.TensorMemory;
 import org.nd4j.linalg.api.buffer.DataBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-
 /**
- * Kernel calls for one data type: FLOAT networks run {@link FloatBatchNormKernels} directly on ND4J's buffers
- * (through their NIO views); every other type runs {@link BatchNormKernels} on reusable {@code double[]} copies.
+ * The layer's kernel calls on ND4J arrays whose buffers live in host memory (ND4J's CPU backend): each array
+ * becomes a {@link TensorMemory} over its own buffer, and {@link BatchNormKernels} streams through it. FLOAT
+ * runs the fastest loops this JVM has, DOUBLE double precision throughout, HALF and BFLOAT16 float chunks.
+ * Nothing tensor-sized is kept on the Java heap. Not thread-safe, like the layer that owns it.
  */
-abstract class HostKernels {
+final class HostKernels {
 
-    /** Picks the implementation for a network's data type. */
-    static HostKernels forType(DataType type) {
-        return type == DataType.FLOAT ? new Floats() : new Doubles();
+    private final BatchNormKernels kernels;
+    private final DataType type;
+    /** Masks are of the computation's type: FLOAT for float kernels, DOUBLE for double ones. */
+    private final DataType maskType;
+    private INDArray xArray;                    // kept so a densified copy lives as long as its memory
+    private DataBuffer xData;
+    private TensorMemory x;
+    private INDArray dyArray;
+    private TensorMemory dy;
+    private INDArray maskArray;
+    private TensorMemory mask;
+
+    private HostKernels(BatchNormKernels kernels, DataType type, DataType maskType) {
+        this.kernels = kernels;
+        this.type = type;
+        this.maskType = maskType;
     }
-
-    /** Copies x into the input buffer. */
-    abstract void loadInput(INDArray x);
-
-    /** Copies dy into the gradient buffer. */
-    abstract void loadGradient(INDArray dy);
-
-    /** Algorithm 1, lines 1-2, on the loaded input. */
-    abstract void batchMeanAndVariance(ChannelView view, double[] mean, double[] var);
-
-    /** Normalizes the loaded input into {@code out}. */
-    abstract void normalize(ChannelView view, double[] mean, double[] invStd, double[] gamma, double[] beta, INDArray out);
-
-    /** Backward of the loaded input and gradient into {@code dx}, {@code dgamma}, {@code dbeta}. */
-    abstract void backward(ChannelView view, double[] mean, double[] invStd, double[] gamma, boolean throughBatchStatistics,
-                           INDArray dx, double[] dgamma, double[] dbeta);
 
     /**
-     * FLOAT: the float kernels work straight on ND4J's off-heap buffers (their NIO views), with the fastest
-     * implementation this JVM runs ({@link FloatBatchNormKernels#best()}).
+     * The kernels for a network's data type.
+     *
+     * @param type FLOAT, DOUBLE, HALF or BFLOAT16
+     * @return the kernels
      */
-    static final class Floats extends HostKernels {
-        private final FloatBatchNormKernels kernels = FloatBatchNormKernels.best();
-        private INDArray xArray;        // kept so a densified copy lives as long as its buffer view
-        private DataBuffer xData;
-        private INDArray dyArray;
-        private ByteBuffer x;           // their NIO views, taken once per load: every pass reads them
-        private ByteBuffer dy;
-
-        @Override
-        void loadInput(INDArray array) {
-            if (array == xArray && array.data() == xData) {
-                return;                 // the same dense array again (its backward): its view reads it as it is now
-            }
-            xArray = HostArrays.dense(array, DataType.FLOAT);      // a densified copy is made again every time
-            xData = xArray.data();
-            x = bytes(xArray);
-        }
-
-        @Override
-        void loadGradient(INDArray array) {
-            dyArray = HostArrays.dense(array, DataType.FLOAT);
-            dy = bytes(dyArray);
-        }
-
-        @Override
-        void batchMeanAndVariance(ChannelView view, double[] mean, double[] var) {
-            kernels.batchMeanAndVariance(x, base(xArray), view, mean, var);
-        }
-
-        @Override
-        void normalize(ChannelView view, double[] mean, double[] invStd, double[] gamma, double[] beta, INDArray to) {
-            kernels.normalize(x, base(xArray), view, mean, invStd, gamma, beta, bytes(writable(to)), base(to));
-        }
-
-        @Override
-        void backward(ChannelView view, double[] mean, double[] invStd, double[] gamma, boolean through,
-                      INDArray dx, double[] dgamma, double[] dbeta) {
-            kernels.backward(x, base(xArray), dy, base(dyArray), view, mean, invStd, gamma, through,
-                    bytes(writable(dx)), base(dx), dgamma, dbeta);
-        }
-
-        /** The whole data buffer, native order; the array starts at element {@link #base}. */
-        private static ByteBuffer bytes(INDArray dense) {
-            return dense.data().asNio().order(ByteOrder.nativeOrder());
-        }
-
-        private static int base(INDArray dense) {
-            return Math.toIntExact(dense.data().offset());
-        }
-
-        /** The output arrays are fresh dense workspace arrays, written in place. */
-        private static INDArray writable(INDArray to) {
-            if (to.dataType() != DataType.FLOAT || !HostArrays.isDenseRowMajor(to)) {
-                throw new IllegalStateException("expected a dense FLOAT output array, got " + to.shapeInfoToString());
-            }
-            return to;
+    static HostKernels forType(DataType type) {
+        switch (type) {
+            case FLOAT:
+                return new HostKernels(BatchNormKernels.floats(), type, DataType.FLOAT);
+            case DOUBLE:
+                return new HostKernels(BatchNormKernels.doubles(), type, DataType.DOUBLE);
+            case HALF:
+                return new HostKernels(BatchNormKernels.sixteenBit(FloatCodec.HALF), type, DataType.FLOAT);
+            case BFLOAT16:
+                return new HostKernels(BatchNormKernels.sixteenBit(FloatCodec.BFLOAT16), type, DataType.FLOAT);
+            default:
+                throw new IllegalArgumentException("BatchNorm runs FLOAT, DOUBLE, HALF and BFLOAT16 networks, not " + type);
         }
     }
 
-    /** DOUBLE (and any other type, computed in double): double buffers, double kernels. */
-    static final class Doubles extends HostKernels {
-        private double[] x = new double[0];
-        private double[] dy = new double[0];
-        private double[] out = new double[0];
+    /** @return which kernels run, for logs */
+    @Override
+    public String toString() {
+        return kernels.toString();
+    }
 
-        @Override
-        void loadInput(INDArray array) {
-            x = HostArrays.readDoubles(array, x);
+    /** The input of the next calls: the array itself if dense of the network's type, else a dense copy. */
+    void loadInput(INDArray array) {
+        if (array == xArray && array.data() == xData) {
+            return;                             // the same dense array again (its backward): read as it is now
         }
+        xArray = HostArrays.dense(array, type);
+        xData = xArray.data();
+        x = new Nd4jMemory(xArray);
+    }
 
-        @Override
-        void loadGradient(INDArray array) {
-            dy = HostArrays.readDoubles(array, dy);
-        }
+    /** The output gradient of the next backward call. */
+    void loadGradient(INDArray array) {
+        dyArray = HostArrays.dense(array, type);
+        dy = new Nd4jMemory(dyArray);
+    }
 
-        @Override
-        void batchMeanAndVariance(ChannelView view, double[] mean, double[] var) {
-            BatchNormKernels.batchMeanAndVariance(x, view, mean, var);
+    /** The mask of the next calls (one value per position, 0 where padded), or null for none. */
+    void loadMask(INDArray array) {
+        if (array == null) {
+            maskArray = null;
+            mask = null;
+        } else if (array != maskArray) {
+            maskArray = HostArrays.dense(array, maskType);
+            mask = new Nd4jMemory(maskArray);
         }
+    }
 
-        @Override
-        void normalize(ChannelView view, double[] mean, double[] invStd, double[] gamma, double[] beta, INDArray to) {
-            out = HostArrays.atLeast(out, view.size());
-            BatchNormKernels.normalize(x, view, mean, invStd, gamma, beta, out);
-            HostArrays.writeDoubles(out, to);
-        }
+    /** Algorithm 1, lines 1-2, on the loaded input; returns m. */
+    long batchStatistics(ChannelView view, double[] mean, double[] var) {
+        return kernels.batchStatistics(x, mask, view, mean, var);
+    }
 
-        @Override
-        void backward(ChannelView view, double[] mean, double[] invStd, double[] gamma, boolean through,
-                      INDArray dx, double[] dgamma, double[] dbeta) {
-            out = HostArrays.atLeast(out, view.size());
-            BatchNormKernels.backward(x, dy, view, mean, invStd, gamma, through, out, dgamma, dbeta);
-            HostArrays.writeDoubles(out, dx);
+    /** Normalizes the loaded input into {@code out}, a fresh dense array of the network's type. */
+    void normalize(ChannelView view, double[] mean, double[] invStd, double[] gamma, double[] beta, INDArray out) {
+        kernels.normalize(x, mask, view, mean, invStd, gamma, beta, new Nd4jMemory(writable(out)));
+    }
+
+    /** Backward of the loaded input and gradient into {@code dx}, {@code dgamma}, {@code dbeta}. */
+    void backward(ChannelView view, long m, double[] mean, double[] invStd, double[] gamma, boolean through,
+                  INDArray dx, double[] dgamma, double[] dbeta) {
+        kernels.backward(x, dy, mask, view, m, mean, invStd, gamma, through, new Nd4jMemory(writable(dx)), dgamma,
+                dbeta);
+    }
+
+    /** The NaN and infinite values at valid positions of the loaded input (for an error message). */
+    long countNonFinite(ChannelView view) {
+        INDArray wide = type == DataType.FLOAT || type == DataType.DOUBLE ? xArray : xArray.castTo(DataType.FLOAT);
+        INDArray wideMask = mask == null ? null : maskArray.castTo(wide.dataType());
+        return BatchNormKernels.countNonFinite(new Nd4jMemory(wide), wideMask == null ? null : new Nd4jMemory(wideMask), view);
+    }
+
+    /** The output arrays are fresh dense workspace arrays of the network's type, written in place. */
+    private INDArray writable(INDArray to) {
+        if (to.dataType() != type || !HostArrays.isDenseRowMajor(to)) {
+            throw new IllegalStateException("expected a dense " + type + " output array, got " + to.shapeInfoToString());
         }
+        return to;
     }
 }

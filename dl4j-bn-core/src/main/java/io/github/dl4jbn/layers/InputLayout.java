@@ -50,11 +50,12 @@ final class InputLayout {
         }
         long outer = channelsLast ? shape[0] * positions : shape[0];
         long inner = channelsLast ? 1 : positions;
-        if (outer < 1 || inner < 1 || outer * channels * inner > Integer.MAX_VALUE - 8) {
+        if (outer < 1 || inner < 1 || channels > ChannelView.MAX_CHANNELS) {
             throw new DL4JInvalidInputException("BatchNorm " + layerId + ": unsupported input shape "
-                    + Arrays.toString(shape));
+                    + Arrays.toString(shape) + (channels > ChannelView.MAX_CHANNELS
+                    ? " (at most " + ChannelView.MAX_CHANNELS + " channels)" : " (an empty axis)"));
         }
-        return new ChannelView((int) outer, (int) channels, (int) inner);
+        return new ChannelView(outer, (int) channels, inner);
     }
 
     /**

@@ -2,7 +2,7 @@ package io.github.dl4jbn.spark;
 
 import io.github.dl4jbn.PopulationStatistics;
 import io.github.dl4jbn.layers.BatchNormLayer;
-import io.github.dl4jbn.layers.BatchNormLayer.PopulationAverage;
+import io.github.dl4jbn.layers.PopulationAverage;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;

@@ -7,6 +7,7 @@ import io.github.dl4jbn.PopulationStatistics;
 import io.github.dl4jbn.Nets;
 import io.github.dl4jbn.conf.BatchNorm;
 import io.github.dl4jbn.layers.BatchNormLayer;
+import io.github.dl4jbn.layers.PopulationAverage;
 import org.deeplearning4j.datasets.iterator.utilty.ListDataSetIterator;
 import org.deeplearning4j.nn.conf.CNN2DFormat;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
@@ -131,7 +132,7 @@ class BeyondBuiltInTest {
         MultiLayerNetwork whole = net.clone();
         PopulationStatistics.estimate(whole, new ListDataSetIterator<>(data, 1));
         // two "machines" collect the first BatchNorm's batches 0-2 and 3-4; one average crosses Java serialization
-        BatchNormLayer.PopulationAverage[] parts = new BatchNormLayer.PopulationAverage[2];
+        PopulationAverage[] parts = new PopulationAverage[2];
         for (int part = 0; part < 2; part++) {
             MultiLayerNetwork machine = net.clone();
             BatchNormLayer bn = PopulationStatistics.layers(machine).get(0);
@@ -145,13 +146,13 @@ class BeyondBuiltInTest {
         try (java.io.ObjectOutputStream out = new java.io.ObjectOutputStream(bytes)) {
             out.writeObject(parts[1]);
         }
-        BatchNormLayer.PopulationAverage shipped;
+        PopulationAverage shipped;
         try (java.io.ObjectInputStream in = new java.io.ObjectInputStream(new java.io.ByteArrayInputStream(bytes.toByteArray()))) {
-            shipped = (BatchNormLayer.PopulationAverage) in.readObject();
+            shipped = (PopulationAverage) in.readObject();
         }
         BatchNormLayer target = PopulationStatistics.layers(net).get(0);
         INDArray untouched = target.params().dup();
-        assertThrows(IllegalArgumentException.class, () -> target.storePopulationAverage(new BatchNormLayer.PopulationAverage()));
+        assertThrows(IllegalArgumentException.class, () -> target.storePopulationAverage(new PopulationAverage()));
         assertEquals(untouched, target.params(), "a refused store writes nothing");
         target.storePopulationAverage(parts[0].merge(shipped));
         assertEquals(5, parts[0].batches());
