@@ -41,8 +41,8 @@ final class Scratch {
     static final int CHUNK_SUMS = 8;
 
     /**
-     * Slots of arrays of at least a length (running thread): {@link HeapLoops}' pieces ({@code PIECE_*}) and
-     * {@code VectorLoops}' row edges.
+     * Slots of arrays of at least a length (running thread): {@link HeapLoops}' pieces ({@code PIECE_*}),
+     * {@code VectorLoops}' row edges and the lanes of an accumulator.
      */
     static final int PIECE_X = 0;
     static final int PIECE_DY = 1;
@@ -55,7 +55,8 @@ final class Scratch {
     static final int PIECE_K = 8;
     static final int PIECE_D = 9;
     static final int EDGES = 10;
-    private static final int AT_LEAST_SLOTS = 11;
+    static final int LANES = 11;
+    private static final int AT_LEAST_SLOTS = 12;
 
     private static final ThreadLocal<Scratch> OF_THREAD = ThreadLocal.withInitial(Scratch::new);
 

@@ -61,12 +61,14 @@ final class VectorLoops implements FloatLoops<Object> {
     @Override
     public void planeSums(PassLayout layout, long from, long to, Windows<Object> w, float[] k, Sums out) {
         PlaneCursor p = layout.planes(from);
+        float[] lanes = Scratch.atLeast(Scratch.LANES, L);             // this thread's
         for (long u = from; u < to; u++, p.next()) {
             int off = (int) (4 * (p.start - w.first));
             if (w.mask == null) {
-                planeSums(w.x, off, w.dy, p.length, k[p.channel], p.channel, out);
+                planeSums(w.x, off, w.dy, p.length, k[p.channel], p.channel, out, lanes);
             } else {
-                maskedPlaneSums(w.x, off, w.dy, w.mask, (int) (4 * p.maskStart), p.length, k[p.channel], p.channel, out);
+                maskedPlaneSums(w.x, off, w.dy, w.mask, (int) (4 * p.maskStart), p.length, k[p.channel], p.channel,
+                        out, lanes);
             }
         }
     }
@@ -78,7 +80,7 @@ final class VectorLoops implements FloatLoops<Object> {
      * One plane segment of n values, in float blocks flushed into double: {@code sum(x - k)} and
      * {@code sum((x - k)^2)} when {@code dy} is null, else {@code sum(dy)} and {@code sum(dy * (x - k))}.
      */
-    private static void planeSums(Object x, int off, Object dy, int n, float k, int c, Sums out) {
+    private static void planeSums(Object x, int off, Object dy, int n, float k, int c, Sums out, float[] lanes) {
         FloatVector kv = FloatVector.broadcast(S, k);
         for (int i0 = 0; i0 < n; i0 += FLUSH_VALUES) {
             int i1 = Math.min(n, i0 + FLUSH_VALUES);
@@ -99,14 +101,28 @@ final class VectorLoops implements FloatLoops<Object> {
                 t1 += g;
                 t2 += g * d;
             }
-            out.a[c] += s1.reduceLanes(VectorOperators.ADD) + t1;
-            out.b[c] += s2.reduceLanes(VectorOperators.ADD) + t2;
+            out.a[c] += laneSum(s1, lanes) + t1;
+            out.b[c] += laneSum(s2, lanes) + t2;
         }
+    }
+
+    /**
+     * The lanes of an accumulator added in lane order, in double. Not {@code reduceLanes(ADD)}: the Vector API
+     * leaves the order of a floating-point reduction open, and C2's intrinsic (a tree) and the interpreter (a
+     * chain) give different bits, so results would depend on whether a call ran compiled.
+     */
+    private static double laneSum(FloatVector v, float[] lanes) {
+        v.intoArray(lanes, 0);
+        double sum = 0;
+        for (int i = 0; i < L; i++) {
+            sum += lanes[i];
+        }
+        return sum;
     }
 
     /** {@link #planeSums} over the valid positions only: a padded lane is blended to 0 before it is used. */
     private static void maskedPlaneSums(Object x, int off, Object dy, Object mask, int maskOff, int n, float k, int c,
-                                        Sums out) {
+                                        Sums out, float[] lanes) {
         FloatVector kv = FloatVector.broadcast(S, k);
         FloatVector zero = FloatVector.zero(S);
         for (int i0 = 0; i0 < n; i0 += FLUSH_VALUES) {
@@ -131,8 +147,8 @@ final class VectorLoops implements FloatLoops<Object> {
                     t2 += g * d;
                 }
             }
-            out.a[c] += s1.reduceLanes(VectorOperators.ADD) + t1;
-            out.b[c] += s2.reduceLanes(VectorOperators.ADD) + t2;
+            out.a[c] += laneSum(s1, lanes) + t1;
+            out.b[c] += laneSum(s2, lanes) + t2;
         }
     }
 
