@@ -189,9 +189,10 @@ final class DoublePasses implements ElementPasses {
                 case PLANE_BLOCKS:
                     for (long u = from; u < to; u++) {
                         int c = layout.channel(u);
-                        long stride = (long) layout.view().channels() * layout.view().inner();
+                        long inner = layout.view().inner();
+                        long stride = layout.view().channels() * inner;
                         for (int i = 0; i < layout.planesInBlock(u); i++) {
-                            affinePlane(w, layout.start(u) + i * stride - w.first, -1, (int) layout.view().inner(),
+                            affinePlane(w, layout.start(u) + i * stride - w.first, -1, (int) inner,
                                     dy == null ? 0 : a[c], b[c], k[c], d[c]);
                         }
                     }

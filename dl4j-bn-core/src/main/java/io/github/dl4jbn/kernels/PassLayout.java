@@ -16,7 +16,8 @@ package io.github.dl4jbn.kernels;
  * </ul>
  *
  * <p>A masked view walks channels-last rows one by one (a row's mask is one value) and channels-first planes
- * with the mask row of their example, so masked channels-first views always run as planes.
+ * in example order, with the mask row of their example (consecutive planes share it), so masked channels-first
+ * views run as planes.
  *
  * @param kind      how units are made
  * @param view      the view walked

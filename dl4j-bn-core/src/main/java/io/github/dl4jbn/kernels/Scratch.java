@@ -42,7 +42,7 @@ final class Scratch {
 
     /**
      * Slots of arrays of at least a length (running thread): {@link HeapLoops}' pieces ({@code PIECE_*}),
-     * {@code VectorLoops}' row edges and the lanes of an accumulator.
+     * {@code VectorLoops}' row edges and per-channel plane accumulators.
      */
     static final int PIECE_X = 0;
     static final int PIECE_DY = 1;
@@ -55,7 +55,7 @@ final class Scratch {
     static final int PIECE_K = 8;
     static final int PIECE_D = 9;
     static final int EDGES = 10;
-    static final int LANES = 11;
+    static final int PLANE_LANES = 11;
     private static final int AT_LEAST_SLOTS = 12;
 
     private static final ThreadLocal<Scratch> OF_THREAD = ThreadLocal.withInitial(Scratch::new);
@@ -68,6 +68,7 @@ final class Scratch {
     private double[][] lastDoubles;
     private final float[][] atLeast = new float[AT_LEAST_SLOTS][0];
     private short[] shorts = new short[0];
+    private int[] ints = new int[0];
 
     private Scratch() {
     }
@@ -121,6 +122,20 @@ final class Scratch {
             scratch.shorts = new short[length];
         }
         return scratch.shorts;
+    }
+
+    /**
+     * This thread's int array of at least {@code length} values (per-channel counts).
+     *
+     * @param length least length
+     * @return the array
+     */
+    static int[] ints(int length) {
+        Scratch scratch = OF_THREAD.get();
+        if (scratch.ints.length < length) {
+            scratch.ints = new int[length];
+        }
+        return scratch.ints;
     }
 
     /**

@@ -4,7 +4,6 @@ import io.github.dl4jbn.kernels.PassLayout.PlaneCursor;
 import io.github.dl4jbn.kernels.PassScheduler.Sums;
 import io.github.dl4jbn.kernels.PassScheduler.Windows;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -19,7 +18,9 @@ import java.util.Arrays;
  *
  * <p>Planes run one channel's coefficients broadcast along the plane; rows run per-position coefficient and
  * accumulator arrays, four rows per load and store of them. Sums accumulate in float over short runs and are
- * flushed into double. A mask value 0 is blended to 0 before any arithmetic that could carry a NaN.
+ * flushed into double (plane sums keep each channel's accumulators from plane to plane). A masked plane runs
+ * the same loops over its runs of valid steps ({@link ValidRuns}), so
+ * nothing a padded step holds is read.
  *
  */
 final class VectorLoops implements FloatLoops<Object> {
@@ -60,16 +61,47 @@ final class VectorLoops implements FloatLoops<Object> {
 
     @Override
     public void planeSums(PassLayout layout, long from, long to, Windows<Object> w, float[] k, Sums out) {
+        int channels = layout.view().channels();
+        float[] lanes = Scratch.atLeast(Scratch.PLANE_LANES, 2 * L * channels);    // this thread's
+        int[] held = Scratch.ints(channels);
+        Arrays.fill(held, 0, channels, 0);
+        ValidRuns runs = w.mask == null ? null : new ValidRuns(w.mask);
         PlaneCursor p = layout.planes(from);
-        float[] lanes = Scratch.atLeast(Scratch.LANES, L);             // this thread's
         for (long u = from; u < to; u++, p.next()) {
             int off = (int) (4 * (p.start - w.first));
-            if (w.mask == null) {
-                planeSums(w.x, off, w.dy, p.length, k[p.channel], p.channel, out, lanes);
+            if (runs == null) {
+                addPlane(w.x, off, w.dy, p.length, k[p.channel], p.channel, lanes, held, out);
             } else {
-                maskedPlaneSums(w.x, off, w.dy, w.mask, (int) (4 * p.maskStart), p.length, k[p.channel], p.channel,
-                        out, lanes);
+                runs.of(p.maskStart, p.length);
+                for (int r = 0; r < runs.count; r++) {                   // padded steps: left out
+                    addPlane(w.x, off + 4 * runs.start(r), w.dy, runs.length(r), k[p.channel], p.channel, lanes,
+                            held, out);
+                }
             }
+        }
+        for (int c = 0; c < channels; c++) {
+            if (held[c] > 0) {
+                flush(lanes, c, out);
+            }
+        }
+    }
+
+    /**
+     * Adds n values of channel c into its float lanes ({@code lanes[2Lc, 2Lc + 2L)}: two accumulators, kept
+     * from plane to plane), flushing them into double every {@link #FLUSH_VALUES} values. Short planes (a
+     * sequence's steps) would otherwise pay a flush each.
+     */
+    private static void addPlane(Object x, int off, Object dy, int n, float k, int c, float[] lanes, int[] held,
+                                 Sums out) {
+        for (int i = 0; i < n; ) {
+            if (held[c] >= FLUSH_VALUES) {
+                flush(lanes, c, out);
+                held[c] = 0;
+            }
+            int piece = Math.min(n - i, FLUSH_VALUES - held[c]);
+            planeSums(x, off + 4 * i, dy, piece, k, lanes, 2 * L * c, held[c] == 0, c, out);
+            held[c] += piece;
+            i += piece;
         }
     }
 
@@ -77,79 +109,61 @@ final class VectorLoops implements FloatLoops<Object> {
     // sums.
 
     /**
-     * One plane segment of n values, in float blocks flushed into double: {@code sum(x - k)} and
+     * One plane segment of n values into the accumulators at {@code lanes[at]} (started from 0 when fresh) and,
+     * for the values past the last whole vector, straight into double: {@code sum(x - k)} and
      * {@code sum((x - k)^2)} when {@code dy} is null, else {@code sum(dy)} and {@code sum(dy * (x - k))}.
      */
-    private static void planeSums(Object x, int off, Object dy, int n, float k, int c, Sums out, float[] lanes) {
+    private static void planeSums(Object x, int off, Object dy, int n, float k, float[] lanes, int at, boolean fresh,
+                                  int c, Sums out) {
         FloatVector kv = FloatVector.broadcast(S, k);
-        for (int i0 = 0; i0 < n; i0 += FLUSH_VALUES) {
-            int i1 = Math.min(n, i0 + FLUSH_VALUES);
-            FloatVector s1 = FloatVector.zero(S);
-            FloatVector s2 = FloatVector.zero(S);
-            float t1 = 0;
-            float t2 = 0;
-            int i = i0;
-            for (int bound = i0 + S.loopBound(i1 - i0); i < bound; i += L) {
-                FloatVector d = VectorMemory.load(x, off + 4 * i).sub(kv);
-                FloatVector g = dy == null ? d : VectorMemory.load(dy, off + 4 * i);
-                s1 = s1.add(g);
-                s2 = g.fma(d, s2);
-            }
-            for (; i < i1; i++) {
-                float d = VectorMemory.get(x, off + 4 * i) - k;
-                float g = dy == null ? d : VectorMemory.get(dy, off + 4 * i);
-                t1 += g;
-                t2 += g * d;
-            }
-            out.a[c] += laneSum(s1, lanes) + t1;
-            out.b[c] += laneSum(s2, lanes) + t2;
+        FloatVector s1 = fresh ? FloatVector.zero(S) : FloatVector.fromArray(S, lanes, at);
+        FloatVector s2 = fresh ? FloatVector.zero(S) : FloatVector.fromArray(S, lanes, at + L);
+        int i = 0;
+        for (int bound = S.loopBound(n); i < bound; i += L) {
+            FloatVector d = VectorMemory.load(x, off + 4 * i).sub(kv);
+            FloatVector g = dy == null ? d : VectorMemory.load(dy, off + 4 * i);
+            s1 = s1.add(g);
+            s2 = g.fma(d, s2);
         }
+        if (i < n && n >= L) {                   // the last vector overlaps; weights 0 on the lanes already added
+            FloatVector weight = FloatVector.fromArray(S, ZEROS_THEN_ONES, n - i);
+            FloatVector d = VectorMemory.load(x, off + 4 * (n - L)).sub(kv).mul(weight);
+            FloatVector g = dy == null ? d : VectorMemory.load(dy, off + 4 * (n - L)).mul(weight);
+            s1 = s1.add(g);
+            s2 = g.fma(d, s2);
+            i = n;
+        }
+        s1.intoArray(lanes, at);
+        s2.intoArray(lanes, at + L);
+        float t1 = 0;
+        float t2 = 0;
+        for (; i < n; i++) {                       // shorter than one vector
+            float d = VectorMemory.get(x, off + 4 * i) - k;
+            float g = dy == null ? d : VectorMemory.get(dy, off + 4 * i);
+            t1 += g;
+            t2 += g * d;
+        }
+        out.a[c] += t1;
+        out.b[c] += t2;
     }
 
     /**
-     * The lanes of an accumulator added in lane order, in double. Not {@code reduceLanes(ADD)}: the Vector API
-     * leaves the order of a floating-point reduction open, and C2's intrinsic (a tree) and the interpreter (a
-     * chain) give different bits, so results would depend on whether a call ran compiled.
+     * Channel c's lanes added into its double sums in lane order, then cleared. Not {@code reduceLanes(ADD)}:
+     * the Vector API leaves the order of a floating-point reduction open, and C2's intrinsic (a tree) and the
+     * interpreter (a chain) give different bits, so results would depend on whether a call ran compiled.
      */
-    private static double laneSum(FloatVector v, float[] lanes) {
-        v.intoArray(lanes, 0);
-        double sum = 0;
+    private static void flush(float[] lanes, int c, Sums out) {
+        int at = 2 * L * c;
+        double s1 = 0;
+        double s2 = 0;
         for (int i = 0; i < L; i++) {
-            sum += lanes[i];
+            s1 += lanes[at + i];
+            s2 += lanes[at + L + i];
+            lanes[at + i] = 0f;
+            lanes[at + L + i] = 0f;
         }
-        return sum;
-    }
-
-    /** {@link #planeSums} over the valid positions only: a padded lane is blended to 0 before it is used. */
-    private static void maskedPlaneSums(Object x, int off, Object dy, Object mask, int maskOff, int n, float k, int c,
-                                        Sums out, float[] lanes) {
-        FloatVector kv = FloatVector.broadcast(S, k);
-        FloatVector zero = FloatVector.zero(S);
-        for (int i0 = 0; i0 < n; i0 += FLUSH_VALUES) {
-            int i1 = Math.min(n, i0 + FLUSH_VALUES);
-            FloatVector s1 = zero;
-            FloatVector s2 = zero;
-            float t1 = 0;
-            float t2 = 0;
-            int i = i0;
-            for (int bound = i0 + S.loopBound(i1 - i0); i < bound; i += L) {
-                VectorMask<Float> valid = VectorMemory.load(mask, maskOff + 4 * i).compare(VectorOperators.NE, 0f);
-                FloatVector d = zero.blend(VectorMemory.load(x, off + 4 * i).sub(kv), valid);
-                FloatVector g = dy == null ? d : zero.blend(VectorMemory.load(dy, off + 4 * i), valid);
-                s1 = s1.add(g);
-                s2 = g.fma(d, s2);
-            }
-            for (; i < i1; i++) {
-                if (VectorMemory.get(mask, maskOff + 4 * i) != 0f) {
-                    float d = VectorMemory.get(x, off + 4 * i) - k;
-                    float g = dy == null ? d : VectorMemory.get(dy, off + 4 * i);
-                    t1 += g;
-                    t2 += g * d;
-                }
-            }
-            out.a[c] += laneSum(s1, lanes) + t1;
-            out.b[c] += laneSum(s2, lanes) + t2;
-        }
+        out.a[c] += s1;
+        out.b[c] += s2;
     }
 
     @Override
@@ -255,14 +269,15 @@ final class VectorLoops implements FloatLoops<Object> {
     public void planeAffine(PassLayout layout, long from, long to, Windows<Object> w, float[] a, float[] b,
                                   float[] k, float[] d) {
         PlaneCursor p = layout.planes(from);
+        ValidRuns runs = w.mask == null ? null : new ValidRuns(w.mask);
         for (long u = from; u < to; u++, p.next()) {
             int off = (int) (4 * (p.start - w.first));
             int c = p.channel;
             float ac = a == null ? 0f : a[c];                       // a is unread without dy
-            if (w.mask == null) {
+            if (runs == null) {
                 affinePlane(w.dy, w.x, off, ac, b[c], k[c], d[c], p.length, w.out);
             } else {
-                maskedAffinePlane(w.dy, w.x, off, w.mask, (int) (4 * p.maskStart), ac, b[c], k[c], d[c], p.length, w.out);
+                maskedAffinePlane(w.dy, w.x, off, runs.of(p.maskStart, p.length), ac, b[c], k[c], d[c], p.length, w.out);
             }
         }
     }
@@ -327,29 +342,70 @@ final class VectorLoops implements FloatLoops<Object> {
         }
     }
 
-    /** {@link #affinePlane} with a mask: padded positions get 0, whatever x and dy hold there. */
-    private static void maskedAffinePlane(Object dy, Object x, int off, Object mask, int maskOff, float a, float b, float k, float d,
-                                   int n, Object out) {
-        FloatVector av = FloatVector.broadcast(S, a);
-        FloatVector bv = FloatVector.broadcast(S, b);
-        FloatVector kv = FloatVector.broadcast(S, k);
-        FloatVector dv = FloatVector.broadcast(S, d);
-        FloatVector zero = FloatVector.zero(S);
-        int i = 0;
-        for (int bound = S.loopBound(n); i < bound; i += L) {
-            FloatVector y = VectorMemory.load(x, off + 4 * i).sub(kv).fma(bv, dv);
-            if (dy != null) {
-                y = VectorMemory.load(dy, off + 4 * i).fma(av, y);
-            }
-            VectorMemory.store(zero.blend(y, VectorMemory.load(mask, maskOff + 4 * i).compare(VectorOperators.NE, 0f)), out, off + 4 * i);
+    /** {@link #affinePlane} over each run of valid steps of a plane, and 0 over the padded ones. */
+    private static void maskedAffinePlane(Object dy, Object x, int off, ValidRuns runs, float a, float b, float k,
+                                          float d, int n, Object out) {
+        int done = 0;
+        for (int r = 0; r < runs.count; r++) {
+            zeros(out, off + 4 * done, runs.start(r) - done);
+            affinePlane(dy, x, off + 4 * runs.start(r), a, b, k, d, runs.length(r), out);
+            done = runs.start(r) + runs.length(r);
         }
-        for (; i < n; i++) {
-            float y = 0f;
-            if (VectorMemory.get(mask, maskOff + 4 * i) != 0f) {
-                y = b * (VectorMemory.get(x, off + 4 * i) - k) + d;
-                y = dy == null ? y : y + a * VectorMemory.get(dy, off + 4 * i);
+        zeros(out, off + 4 * done, n - done);
+    }
+
+    /**
+     * The runs of valid (non-zero) values of a stretch of the mask. Every channel of an example reads the same
+     * mask row, so the runs of the last stretch asked for are kept: consecutive planes of one example find them
+     * ready. Padded steps come in runs (a sequence's padding is its tail), so the loops run unmasked over the
+     * valid runs, and what the padded steps hold is never read.
+     */
+    private static final class ValidRuns {
+        private final Object mask;
+        private int[] bounds = new int[16];
+        private long cachedStart = -1;
+        private int cachedLength = -1;
+        int count;
+
+        ValidRuns(Object mask) {
+            this.mask = mask;
+        }
+
+        /** Finds the runs of mask values [start, start + length) (or keeps those of the last call). */
+        ValidRuns of(long start, int length) {
+            if (start == cachedStart && length == cachedLength) {
+                return this;
             }
-            VectorMemory.put(out, off + 4 * i, y);
+            count = 0;
+            int base = (int) (4 * start);
+            for (int i = 0; i < length; ) {
+                while (i < length && VectorMemory.get(mask, base + 4 * i) == 0f) {
+                    i++;
+                }
+                int runStart = i;
+                while (i < length && VectorMemory.get(mask, base + 4 * i) != 0f) {
+                    i++;
+                }
+                if (i > runStart) {
+                    if (2 * count + 2 > bounds.length) {
+                        bounds = java.util.Arrays.copyOf(bounds, 2 * bounds.length);
+                    }
+                    bounds[2 * count] = runStart;
+                    bounds[2 * count + 1] = i;
+                    count++;
+                }
+            }
+            cachedStart = start;
+            cachedLength = length;
+            return this;
+        }
+
+        int start(int run) {
+            return bounds[2 * run];
+        }
+
+        int length(int run) {
+            return bounds[2 * run + 1] - bounds[2 * run];
         }
     }
 
@@ -428,10 +484,17 @@ final class VectorLoops implements FloatLoops<Object> {
 
     /** Writes {@code count} zeros from byte {@code off}. */
     private static void zeros(Object out, int off, int count) {
+        if (count == 0) {
+            return;                                  // a plane with no padding: not even the zero vector
+        }
         FloatVector zero = FloatVector.zero(S);
         int i = 0;
         for (; i + L <= count; i += L) {
             VectorMemory.store(zero, out, off + 4 * i);
+        }
+        if (i < count && count >= L) {
+            VectorMemory.store(zero, out, off + 4 * (count - L));     // overlaps zeros just stored
+            i = count;
         }
         for (; i < count; i++) {
             VectorMemory.put(out, off + 4 * i, 0f);
