@@ -71,7 +71,9 @@ public final class PopulationStatistics {
     public static long estimate(ComputationGraph graph, DataSetIterator training) {
         return run(layers(graph), training::reset, step -> {
             while (training.hasNext()) {
-                graph.output(training.next().getFeatures());
+                DataSet d = training.next();
+                graph.output(false, new INDArray[]{d.getFeatures()},
+                        d.getFeaturesMaskArray() == null ? null : new INDArray[]{d.getFeaturesMaskArray()});
                 step.accept(null);
             }
         });
@@ -92,6 +94,25 @@ public final class PopulationStatistics {
                 step.accept(null);
             }
         });
+    }
+
+    /**
+     * Resets the running statistics of every BatchNorm layer of a network as a new layer has them (mean 0,
+     * variance 1, batch count 0), for instance before training on other data or before {@code estimate}.
+     *
+     * @param net a network
+     */
+    public static void reset(MultiLayerNetwork net) {
+        layers(net).forEach(BatchNormLayer::resetRunningStatistics);
+    }
+
+    /**
+     * Resets the running statistics of every BatchNorm layer of a graph (see {@link #reset(MultiLayerNetwork)}).
+     *
+     * @param graph a graph
+     */
+    public static void reset(ComputationGraph graph) {
+        layers(graph).forEach(BatchNormLayer::resetRunningStatistics);
     }
 
     /**

@@ -75,6 +75,34 @@ public final class Nets {
         return Nd4j.createFromArray(values).reshape(shape).castTo(dataType);
     }
 
+    /**
+     * Masked sequences for the population pass: {@code count} batches of [4, 3, 6] NCW, DOUBLE, each with a
+     * mask of its own (example e of batch b valid for its first {@code 1 + (e + b) % 5} steps, padding 1000) and
+     * labels [4, 2, 6] masked alike.
+     *
+     * @param count how many batches
+     * @param seed  the first batch's seed
+     * @return the batches
+     */
+    public static java.util.List<org.nd4j.linalg.dataset.DataSet> maskedSequences(int count, long seed) {
+        java.util.List<org.nd4j.linalg.dataset.DataSet> batches = new java.util.ArrayList<>();
+        for (int b = 0; b < count; b++) {
+            INDArray x = random(new long[]{4, 3, 6}, DataType.DOUBLE, b, 1 + b, seed + b);
+            INDArray mask = Nd4j.ones(DataType.DOUBLE, 4, 6);
+            for (int e = 0; e < 4; e++) {
+                for (int t = 1 + (e + b) % 5; t < 6; t++) {
+                    mask.putScalar(e, t, 0);
+                    for (int c = 0; c < 3; c++) {
+                        x.putScalar(new long[]{e, c, t}, 1000);
+                    }
+                }
+            }
+            batches.add(new org.nd4j.linalg.dataset.DataSet(x, random(new long[]{4, 2, 6}, DataType.DOUBLE, 0, 1,
+                    seed + 100 + b), mask, mask));
+        }
+        return batches;
+    }
+
     /** Row-major values of an array as doubles. */
     public static double[] values(INDArray a) {
         return a.dup('c').castTo(DataType.DOUBLE).reshape(a.length()).toDoubleVector();

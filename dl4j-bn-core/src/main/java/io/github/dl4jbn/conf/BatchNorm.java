@@ -9,6 +9,8 @@ import org.deeplearning4j.nn.conf.InputPreProcessor;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.RNNFormat;
 import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.exception.DL4JInvalidConfigException;
+import org.deeplearning4j.nn.conf.constraint.BaseConstraint;
 import org.deeplearning4j.nn.conf.layers.Convolution3D;
 import org.deeplearning4j.nn.conf.layers.FeedForwardLayer;
 import org.deeplearning4j.nn.conf.layers.LayerValidation;
@@ -70,6 +72,9 @@ public class BatchNorm extends FeedForwardLayer {
     private CNN2DFormat cnn2dFormat = CNN2DFormat.NCHW;
     private RNNFormat rnnFormat = RNNFormat.NCW;
     private Convolution3D.DataFormat cnn3dFormat = Convolution3D.DataFormat.NCDHW;
+    private NonFinitePolicy nonFiniteBatches = NonFinitePolicy.FAIL;
+    /** The kind of input type the channel count came from (fixes the input rank), or null when nIn was set. */
+    private InputType.Type inputKind;
 
     private BatchNorm(Builder builder) {
         super(builder);
@@ -84,11 +89,14 @@ public class BatchNorm extends FeedForwardLayer {
         this.cnn2dFormat = builder.cnn2dFormat;
         this.rnnFormat = builder.rnnFormat;
         this.cnn3dFormat = builder.cnn3dFormat;
+        this.nonFiniteBatches = builder.nonFiniteBatches;
         if (this.activationFn == null) {
             this.activationFn = new ActivationIdentity();   // so that a network-wide default does not leak in
         }
         initializeConstraints(builder);
         this.constraints = withGammaBetaConstraints(builder);
+        validate("BatchNorm" + (getLayerName() == null ? "" : " \"" + getLayerName() + "\""),
+                IllegalArgumentException::new);
     }
 
     /** Creates a layer with every default; used by JSON deserialization. */
@@ -110,10 +118,8 @@ public class BatchNorm extends FeedForwardLayer {
                 }
             }
         }
-        if (!lockGammaBeta) {
-            addConstraints(result, builder.gammaConstraints, BatchNormParamInitializer.GAMMA);
-            addConstraints(result, builder.betaConstraints, BatchNormParamInitializer.BETA);
-        }
+        addConstraints(result, builder.gammaConstraints, BatchNormParamInitializer.GAMMA);   // kept when locked:
+        addConstraints(result, builder.betaConstraints, BatchNormParamInitializer.BETA);     // validate() refuses it
         return result.isEmpty() ? null : result;
     }
 
@@ -136,6 +142,8 @@ public class BatchNorm extends FeedForwardLayer {
                                                        int layerIndex, INDArray layerParamsView,
                                                        boolean initializeParams, DataType networkDataType) {
         LayerValidation.assertNOutSet("BatchNorm", getLayerName(), layerIndex, getNOut());
+        validate("BatchNorm (layer " + layerIndex + (getLayerName() == null ? "" : ", name \"" + getLayerName() + "\"")
+                + ")", DL4JInvalidConfigException::new);
         BatchNormLayer layer = new BatchNormLayer(conf, networkDataType);
         layer.setListeners(trainingListeners);
         layer.setIndex(layerIndex);
@@ -215,6 +223,7 @@ public class BatchNorm extends FeedForwardLayer {
         if (nIn <= 0 || override) {
             nIn = channels;
             nOut = channels;
+            inputKind = inputType.getType() == InputType.Type.CNNFlat ? InputType.Type.CNN : inputType.getType();
         }
     }
 
@@ -229,6 +238,61 @@ public class BatchNorm extends FeedForwardLayer {
         if (inputType.getType() == InputType.Type.CNNFlat) {
             InputType.InputTypeConvolutionalFlat flat = (InputType.InputTypeConvolutionalFlat) inputType;
             return new FeedForwardToCnnPreProcessor(flat.getHeight(), flat.getWidth(), flat.getDepth());
+        }
+        return null;
+    }
+
+    /**
+     * Checks every option, whichever path set it (the builder, the setters, JSON or YAML): the builder calls this
+     * when it builds, and {@link #instantiate} again with the layer's index, so a configuration edited or read
+     * after it was built cannot reach a network unchecked. The messages are the same on every path.
+     *
+     * @param layer      how to name the layer in a message
+     * @param exceptions makes the exception thrown from a message
+     */
+    void validate(String layer, java.util.function.Function<String, RuntimeException> exceptions) {
+        String problem = problem();
+        if (problem != null) {
+            throw exceptions.apply(layer + ": " + problem);
+        }
+    }
+
+    /** The first invalid option, described, or null. */
+    private String problem() {
+        if (!(eps >= 0 && Double.isFinite(eps))) {
+            return "eps must be finite and >= 0, got " + eps;
+        }
+        if (!(decay >= 0 && decay < 1)) {
+            return "decay must be in [0, 1) (running = decay * running + (1 - decay) * batch), got " + decay;
+        }
+        if (!Double.isFinite(gamma) || !Double.isFinite(beta)) {
+            return "gamma and beta must be finite, got gamma " + gamma + ", beta " + beta;
+        }
+        if (varianceEstimate == null || cnn2dFormat == null || rnnFormat == null || cnn3dFormat == null
+                || nonFiniteBatches == null) {
+            return "varianceEstimate, the data formats and nonFiniteBatches must be set, got varianceEstimate "
+                    + varianceEstimate + ", formats " + cnn2dFormat + "/" + rnnFormat + "/" + cnn3dFormat
+                    + ", nonFiniteBatches " + nonFiniteBatches;
+        }
+        for (LayerConstraint c : constraints == null ? List.<LayerConstraint>of() : constraints) {
+            Set<String> on = new HashSet<>(c.getParams());
+            on.retainAll(List.of(BatchNormParamInitializer.GAMMA, BatchNormParamInitializer.BETA));
+            if (on.isEmpty()) {
+                continue;
+            }
+            if (lockGammaBeta) {
+                return "gamma and beta are locked (lockGammaBeta), so the constraint " + c + " on " + on
+                        + " would never apply: drop it or unlock gamma and beta";
+            }
+            if (c instanceof BaseConstraint && ((BaseConstraint) c).getDimensions() != null) {
+                for (int d : ((BaseConstraint) c).getDimensions()) {
+                    if (d != 0) {
+                        return "the constraint " + c + " on " + on + " acts along dimensions "
+                                + Arrays.toString(((BaseConstraint) c).getDimensions()) + ", but gamma and beta are"
+                                + " vectors (one value per channel): use dimension 0, the whole vector";
+                    }
+                }
+            }
         }
         return null;
     }
@@ -408,6 +472,29 @@ public class BatchNorm extends FeedForwardLayer {
         this.cnn3dFormat = cnn3dFormat;
     }
 
+    /** @return what a training forward does with non-finite batch statistics */
+    public NonFinitePolicy getNonFiniteBatches() {
+        return nonFiniteBatches;
+    }
+
+    /** @param nonFiniteBatches what a training forward does with non-finite batch statistics */
+    public void setNonFiniteBatches(NonFinitePolicy nonFiniteBatches) {
+        this.nonFiniteBatches = nonFiniteBatches;
+    }
+
+    /**
+     * @return the kind of input type the channel count was inferred from (FF, RNN, CNN or CNN3D), which fixes the
+     *         input rank; null when nIn was set by hand (any rank from 2 to 5 is then accepted)
+     */
+    public InputType.Type getInputKind() {
+        return inputKind;
+    }
+
+    /** @param inputKind the kind of input type the channel count came from, or null for any rank */
+    public void setInputKind(InputType.Type inputKind) {
+        this.inputKind = inputKind;
+    }
+
     @Override
     public boolean equals(Object o) {
         if (this == o) {
@@ -421,13 +508,14 @@ public class BatchNorm extends FeedForwardLayer {
                 && cumulativeAverage == that.cumulativeAverage && varianceEstimate == that.varianceEstimate
                 && lockGammaBeta == that.lockGammaBeta && Double.compare(gamma, that.gamma) == 0
                 && Double.compare(beta, that.beta) == 0 && regularizeGammaBeta == that.regularizeGammaBeta
-                && cnn2dFormat == that.cnn2dFormat && rnnFormat == that.rnnFormat && cnn3dFormat == that.cnn3dFormat;
+                && cnn2dFormat == that.cnn2dFormat && rnnFormat == that.rnnFormat && cnn3dFormat == that.cnn3dFormat
+                && nonFiniteBatches == that.nonFiniteBatches && inputKind == that.inputKind;
     }
 
     @Override
     public int hashCode() {
         return Objects.hash(super.hashCode(), eps, decay, cumulativeAverage, varianceEstimate, lockGammaBeta, gamma,
-                beta, regularizeGammaBeta, cnn2dFormat, rnnFormat, cnn3dFormat);
+                beta, regularizeGammaBeta, cnn2dFormat, rnnFormat, cnn3dFormat, nonFiniteBatches, inputKind);
     }
 
     @Override
@@ -455,19 +543,18 @@ public class BatchNorm extends FeedForwardLayer {
         private Convolution3D.DataFormat cnn3dFormat = Convolution3D.DataFormat.NCDHW;
         private List<LayerConstraint> gammaConstraints = new ArrayList<>();
         private List<LayerConstraint> betaConstraints = new ArrayList<>();
+        private NonFinitePolicy nonFiniteBatches = NonFinitePolicy.FAIL;
 
         /** Starts a builder with every default. */
         public Builder() {
         }
 
         /**
-         * @param eps added to the variance before the square root (Algorithm 1, line 3). Default 1e-5.
+         * @param eps added to the variance before the square root (Algorithm 1, line 3): finite and {@code >= 0}
+         *            (with 0, a channel with one value throughout divides by zero). Default 1e-5.
          * @return this builder
          */
         public Builder eps(double eps) {
-            if (!(eps >= 0)) {
-                throw new IllegalArgumentException("BatchNorm: eps must be >= 0, got " + eps);
-            }
             this.eps = eps;
             return this;
         }
@@ -480,9 +567,6 @@ public class BatchNorm extends FeedForwardLayer {
          * @return this builder
          */
         public Builder decay(double decay) {
-            if (!(decay >= 0 && decay < 1)) {
-                throw new IllegalArgumentException("BatchNorm: decay must be in [0, 1), got " + decay);
-            }
             this.decay = decay;
             this.cumulativeAverage = false;
             return this;
@@ -609,9 +693,23 @@ public class BatchNorm extends FeedForwardLayer {
         }
 
         /**
+         * What a training forward does when the batch statistics of some channel are not finite (a NaN or an
+         * infinity in the input). Default {@link NonFinitePolicy#FAIL}: an error, and nothing is written.
+         *
+         * @param policy FAIL or SKIP
+         * @return this builder
+         */
+        public Builder nonFiniteBatches(NonFinitePolicy policy) {
+            this.nonFiniteBatches = Objects.requireNonNull(policy, "policy");
+            return this;
+        }
+
+        /**
          * Builds the configuration.
          *
          * @return a new {@link BatchNorm}
+         * @throws IllegalArgumentException if an option is invalid (the message names it, the expected and the
+         *                                  actual value), or gamma and beta are locked and also constrained
          */
         @Override
         @SuppressWarnings("unchecked")

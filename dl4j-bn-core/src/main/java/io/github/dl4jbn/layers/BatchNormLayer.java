@@ -7,6 +7,7 @@ import io.github.dl4jbn.kernels.ChannelView;
 import io.github.dl4jbn.params.BatchNormParamInitializer;
 import org.deeplearning4j.exception.DL4JInvalidInputException;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.RNNFormat;
 import org.deeplearning4j.nn.gradient.DefaultGradient;
 import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.layers.BaseLayer;
@@ -16,6 +17,8 @@ import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.activations.impl.ActivationIdentity;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastMulOp;
+import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
 
@@ -30,21 +33,32 @@ import java.util.Arrays;
  * {@code FrozenLayerWithBackprop}). The running statistics move only in the backward pass of a training
  * forward, once per training iteration, written straight into the parameter vector.
  *
+ * <p>With a features mask (a recurrent input's {@code [mb, T]}, or {@code [mb * T, 1]} after an RNN-to-FF
+ * preprocessor) the padded steps take no part in anything: not the batch or running statistics, not the m of
+ * {@code m/(m-1)}, not dgamma or dbeta; their output and dx are 0, as DL4J's recurrent layers do, and the mask
+ * goes on unchanged to the next layer.
+ *
  * <p>Every check runs before anything is written, so a call that throws leaves parameters, running statistics
  * and the gradient untouched.
  */
 public class BatchNormLayer extends BaseLayer<BatchNorm> {
 
-    /** What a forward pass keeps for the backward pass: per-channel vectors only, never a tensor. */
+    /**
+     * What a forward pass keeps for the backward pass: per-channel vectors only, never a tensor; {@code skip}
+     * marks channels whose running statistics this batch must not update (non-finite, under SKIP).
+     */
     private record ForwardCache(ChannelView view, long m, boolean batchStatistics, double[] mean, double[] invStd,
-                                double[] batchVariance) {
+                                double[] batchVariance, boolean[] skip) {
     }
 
     private final HostKernels kernels;
     /** Per-channel arrays reused from call to call; the cache of the last forward points into them. */
     private final ChannelArrays arrays = new ChannelArrays();
+    private final StatisticsGuard guard = new StatisticsGuard();
+    private final boolean floatRange;
     private ForwardCache cache;
     private PopulationAverage populationAverage;                 // set while Algorithm 2's pass is collecting
+    private long populationBatches;                              // batches the pass has seen, skipped ones included
 
     /**
      * Creates the layer; DL4J calls this through {@link BatchNorm#instantiate}.
@@ -55,6 +69,7 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
     public BatchNormLayer(NeuralNetConfiguration conf, DataType dataType) {
         super(conf, dataType);
         this.kernels = HostKernels.forType(dataType);
+        this.floatRange = dataType != DataType.DOUBLE;
     }
 
     @Override
@@ -80,22 +95,30 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
 
     /**
      * Normalizes the input: with batch statistics when training (Algorithm 1), with the population statistics
-     * otherwise (Algorithm 2, line 11), then applies the layer's activation (identity by default).
+     * otherwise (Algorithm 2, line 11), then applies the layer's activation (identity by default). Padded steps
+     * of a masked input are 0.
      *
      * @param training     true for a training forward pass
      * @param workspaceMgr DL4J's workspace manager; the result lives in {@link ArrayType#ACTIVATIONS}
      * @return the normalized output, same shape as the input
+     * @throws DL4JInvalidInputException on a wrong rank, channel count, format or mask, one value per channel
+     *                                   in training, or batch statistics the layer cannot use (see
+     *                                   {@link BatchNorm.Builder#nonFiniteBatches})
      */
     @Override
     public INDArray activate(boolean training, LayerWorkspaceMgr workspaceMgr) {
         assertInputSet(false);
         ChannelView view = InputLayout.of(input.shape(), layerConf(), layerId());
+        INDArray mask = InputLayout.mask(maskArray, input.shape(), view, layerId());
         boolean collecting = !training && populationAverage != null;
-        if ((training || collecting) && view.valuesPerChannel() < 2) {
+        kernels.loadMask(mask);
+        long valid = mask == null ? view.valuesPerChannel() : kernels.validPositions();
+        if ((training || collecting) && valid < 2) {
             throw new DL4JInvalidInputException("BatchNorm " + layerId() + ": "
                     + (training ? "training" : "estimating population statistics") + " needs more than one value per "
                     + "channel to compute a batch variance, got input shape " + Arrays.toString(input.shape())
-                    + " (" + view.valuesPerChannel() + " value per channel); use a mini-batch of 2 or more"
+                    + (mask == null ? "" : " with " + valid + " unmasked position(s)")
+                    + " (" + valid + " value per channel); use a mini-batch of 2 or more"
                     + (training ? ", or inference mode" : ""));
         }
         applyDropOutIfNecessary(training, workspaceMgr);
@@ -107,11 +130,14 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         int channels = view.channels();
         double[] mean;
         double[] variance;
-        long m = view.valuesPerChannel();
+        long m = valid;
+        boolean[] skip = null;
         if (training) {
             mean = arrays.get("batchMean", channels);
             variance = arrays.get("batchVariance", channels);
             m = kernels.batchStatistics(view, mean, variance);               // Algorithm 1, lines 1-2
+            skip = guard.check(mean, variance, floatRange, layerConf().getNonFiniteBatches(),
+                    () -> kernels.countNonFinite(view), layerId(), "training");
         } else {
             mean = param(BatchNormParamInitializer.MEAN);
             variance = param(BatchNormParamInitializer.VAR);
@@ -121,11 +147,25 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         INDArray output = HostArrays.createUninitialized(workspaceMgr, ArrayType.ACTIVATIONS, dataType, input.shape());
         kernels.normalize(view, mean, invStd, gammaOrBeta(BatchNormParamInitializer.GAMMA, channels),
                 gammaOrBeta(BatchNormParamInitializer.BETA, channels), output);   // Alg. 1 lines 3-4 / Alg. 2 line 11
-        cache = new ForwardCache(view, m, training, mean, invStd, training ? variance : null);
+        cache = new ForwardCache(view, m, training, mean, invStd, training ? variance : null, skip);
         if (!(layerConf().getActivationFn() instanceof ActivationIdentity)) {
             output = layerConf().getActivationFn().getActivation(output, training);
+            if (mask != null) {
+                zeroPaddedSteps(output);                         // act(0) need not be 0; DL4J's RNNs give 0
+            }
         }
         return output;
+    }
+
+    /** Multiplies an array of the input's shape by the mask, broadcast along the channels. */
+    private void zeroPaddedSteps(INDArray a) {
+        INDArray mask = maskArray.castTo(a.dataType());
+        if (a.rank() == 2) {
+            a.muliColumnVector(mask.reshape(a.size(0), 1));
+        } else {
+            boolean nwc = layerConf().getRnnFormat() == RNNFormat.NWC;
+            Nd4j.getExecutioner().exec(new BroadcastMulOp(a, mask, a, nwc ? new int[]{0, 1} : new int[]{0, 2}));
+        }
     }
 
     /**
@@ -181,16 +221,40 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         }
         if (f.batchStatistics()) {
             updateRunningStatistics(f);
-            cache = new ForwardCache(view, f.m(), false, f.mean(), f.invStd(), null);   // one update per forward
+            cache = new ForwardCache(view, f.m(), false, f.mean(), f.invStd(), null, null);   // one update per forward
         }
         return new Pair<>(gradient, dx);
     }
 
+    /**
+     * Adds the loaded input's batch statistics to the population average being collected. A batch with
+     * non-finite statistics is an error naming it, or (SKIP) is left out of the average.
+     */
     private void collectBatchStatistics(ChannelView view) {
         double[] mean = new double[view.channels()];
         double[] variance = new double[view.channels()];
         long m = kernels.batchStatistics(view, mean, variance);
-        populationAverage.add(mean, variance, m);
+        long batch = ++populationBatches;
+        boolean[] skip = guard.check(mean, variance, floatRange, layerConf().getNonFiniteBatches(),
+                () -> kernels.countNonFinite(view), layerId(), "the population pass, batch " + batch);
+        if (skip == null) {
+            populationAverage.add(mean, variance, m);
+        }
+    }
+
+    /**
+     * Resets the running statistics as a new layer has them: mean 0, variance 1, batch count 0. gamma and beta
+     * stay as they are.
+     */
+    public void resetRunningStatistics() {
+        int channels = (int) getParam(BatchNormParamInitializer.MEAN).length();
+        double[] value = new double[channels];
+        writeParam(BatchNormParamInitializer.MEAN, value);
+        Arrays.fill(value, 1.0);
+        writeParam(BatchNormParamInitializer.VAR, value);
+        if (layerConf().isCumulativeAverage()) {
+            writeParam(BatchNormParamInitializer.BATCH_COUNT, new double[]{0.0});
+        }
     }
 
     /**
@@ -200,6 +264,7 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
      */
     public void startPopulationAverage() {
         populationAverage = new PopulationAverage();
+        populationBatches = 0;
     }
 
     /**
@@ -252,6 +317,14 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         double weight = ChannelMath.runningWeight(conf.getDecay(), count != null, count == null ? 0 : count[0]);
         double[] mean = param(BatchNormParamInitializer.MEAN);
         double[] variance = param(BatchNormParamInitializer.VAR);
+        if (f.skip() != null) {                                  // skipped channels: their batch value is the old one
+            for (int c = 0; c < channels; c++) {
+                if (f.skip()[c]) {
+                    f.mean()[c] = mean[c];
+                    batchVariance[c] = variance[c];
+                }
+            }
+        }
         ChannelMath.runningAverage(mean, f.mean(), weight);
         ChannelMath.runningAverage(variance, batchVariance, weight);
         writeParam(BatchNormParamInitializer.MEAN, mean);

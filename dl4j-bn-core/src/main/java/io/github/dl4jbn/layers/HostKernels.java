@@ -88,6 +88,11 @@ final class HostKernels {
         }
     }
 
+    /** The unmasked positions of the loaded mask: the m of every channel. */
+    long validPositions() {
+        return BatchNormKernels.validPositions(mask);
+    }
+
     /** Algorithm 1, lines 1-2, on the loaded input; returns m. */
     long batchStatistics(ChannelView view, double[] mean, double[] var) {
         return kernels.batchStatistics(x, mask, view, mean, var);

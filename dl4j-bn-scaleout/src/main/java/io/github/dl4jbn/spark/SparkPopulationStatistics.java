@@ -78,7 +78,8 @@ public final class SparkPopulationStatistics {
                     ComputationGraph replica = new ComputationGraph(ComputationGraphConfiguration.fromJson(conf));
                     replica.init(params, false);
                     return new Replica(PopulationStatistics.layers(replica).get(layer),
-                            d -> replica.output(d.getFeatures()));
+                            d -> replica.output(false, new INDArray[]{d.getFeatures()},
+                                    d.getFeaturesMaskArray() == null ? null : new INDArray[]{d.getFeaturesMaskArray()}));
                 }, json);
     }
 
