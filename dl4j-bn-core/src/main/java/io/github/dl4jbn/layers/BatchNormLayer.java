@@ -51,14 +51,20 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
                                 double[] batchVariance, boolean[] skip) {
     }
 
-    private final HostKernels kernels;
+    /** The passes this layer runs: host memory kernels on ND4J's CPU backend, ND4J ops elsewhere. */
+    private final LayerKernels kernels;
     /** Per-channel arrays reused from call to call; the cache of the last forward points into them. */
-    private final ChannelArrays arrays = new ChannelArrays();
+    private final ChannelArrays arrays;
+    /** Checks the batch statistics before anything is written, and rate-limits the SKIP warnings. */
     private final StatisticsGuard guard = new StatisticsGuard();
+    /** Whether the layer's data type is narrower than DOUBLE, so its statistics must fit a float. */
     private final boolean floatRange;
+    /** What the last training forward kept for the backward pass (x-hat's terms), or null. */
     private ForwardCache cache;
-    private PopulationAverage populationAverage;                 // set while Algorithm 2's pass is collecting
-    private long populationBatches;                              // batches the pass has seen, skipped ones included
+    /** Set while Algorithm 2's population pass is collecting, otherwise null. */
+    private PopulationAverage populationAverage;
+    /** Batches the population pass has seen, skipped ones included. */
+    private long populationBatches;
 
     /**
      * Creates the layer; DL4J calls this through {@link BatchNorm#instantiate}.
@@ -68,7 +74,8 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
      */
     public BatchNormLayer(NeuralNetConfiguration conf, DataType dataType) {
         super(conf, dataType);
-        this.kernels = HostKernels.forType(dataType);
+        this.kernels = LayerKernels.forType(dataType);
+        this.arrays = new ChannelArrays(kernels.hostMemory());
         this.floatRange = dataType != DataType.DOUBLE;
     }
 

@@ -2,8 +2,10 @@ package io.github.dl4jbn.layers;
 
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 import java.nio.FloatBuffer;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -12,7 +14,8 @@ import java.util.Map;
  * batch statistics, gradients), and the NIO views through which FLOAT parameters and gradients are read and
  * written, one per named target, taken again only when the target is another array. Fresh arrays of a few KiB
  * cost about 0.1 us per KiB here, and every NIO view of an ND4J buffer is a JNI call (about 0.3 us), against
- * about 5 us for a whole [60, 100] inference. Not thread-safe, like the layer that owns it.
+ * about 5 us for a whole [60, 100] inference. Without host memory (a device backend) values go through ND4J's
+ * own copies instead. Not thread-safe, like the layer that owns it.
  */
 final class ChannelArrays {
 
@@ -23,6 +26,14 @@ final class ChannelArrays {
     private final Map<String, double[]> arrays = new HashMap<>();
     private final Map<String, View> views = new HashMap<>();
     private float[] floats = new float[0];
+    private final boolean hostMemory;
+
+    /**
+     * @param hostMemory whether ND4J's buffers are host memory that NIO views may read and write
+     */
+    ChannelArrays(boolean hostMemory) {
+        this.hostMemory = hostMemory;
+    }
 
     /**
      * The working array {@code name} of exactly {@code length} values, as its last use left it.
@@ -49,6 +60,11 @@ final class ChannelArrays {
      */
     double[] read(String name, INDArray from) {
         double[] to = get(name, (int) from.length());
+        if (!hostMemory) {
+            double[] values = from.castTo(DataType.DOUBLE).reshape(from.length()).toDoubleVector();
+            System.arraycopy(values, 0, to, 0, to.length);
+            return to;
+        }
         FloatBuffer view = floatView(name, from);
         if (view == null) {
             return HostArrays.readDoubles(from, to);
@@ -69,6 +85,11 @@ final class ChannelArrays {
      * @param to   the array written
      */
     void write(String name, double[] from, INDArray to) {
+        if (!hostMemory) {
+            to.assign(Nd4j.createFromArray(Arrays.copyOf(from, (int) to.length())).reshape(to.shape())
+                    .castTo(to.dataType()));
+            return;
+        }
         FloatBuffer view = floatView(name, to);
         if (view == null) {
             HostArrays.writeDoubles(from, to);

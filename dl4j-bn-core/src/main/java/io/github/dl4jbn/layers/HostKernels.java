@@ -14,7 +14,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * runs the fastest loops this JVM has, DOUBLE double precision throughout, HALF and BFLOAT16 float chunks.
  * Nothing tensor-sized is kept on the Java heap. Not thread-safe, like the layer that owns it.
  */
-final class HostKernels {
+final class HostKernels implements LayerKernels {
 
     private final BatchNormKernels kernels;
     private final DataType type;
@@ -62,7 +62,8 @@ final class HostKernels {
     }
 
     /** The input of the next calls: the array itself if dense of the network's type, else a dense copy. */
-    void loadInput(INDArray array) {
+    @Override
+    public void loadInput(INDArray array) {
         if (array == xArray && array.data() == xData) {
             return;                             // the same dense array again (its backward): read as it is now
         }
@@ -72,13 +73,15 @@ final class HostKernels {
     }
 
     /** The output gradient of the next backward call. */
-    void loadGradient(INDArray array) {
+    @Override
+    public void loadGradient(INDArray array) {
         dyArray = HostArrays.dense(array, type);
         dy = new Nd4jMemory(dyArray);
     }
 
     /** The mask of the next calls (one value per position, 0 where padded), or null for none. */
-    void loadMask(INDArray array) {
+    @Override
+    public void loadMask(INDArray array) {
         if (array == null) {
             maskArray = null;
             mask = null;
@@ -89,32 +92,42 @@ final class HostKernels {
     }
 
     /** The unmasked positions of the loaded mask: the m of every channel. */
-    long validPositions() {
+    @Override
+    public long validPositions() {
         return BatchNormKernels.validPositions(mask);
     }
 
     /** Algorithm 1, lines 1-2, on the loaded input; returns m. */
-    long batchStatistics(ChannelView view, double[] mean, double[] var) {
+    @Override
+    public long batchStatistics(ChannelView view, double[] mean, double[] var) {
         return kernels.batchStatistics(x, mask, view, mean, var);
     }
 
     /** Normalizes the loaded input into {@code out}, a fresh dense array of the network's type. */
-    void normalize(ChannelView view, double[] mean, double[] invStd, double[] gamma, double[] beta, INDArray out) {
+    @Override
+    public void normalize(ChannelView view, double[] mean, double[] invStd, double[] gamma, double[] beta, INDArray out) {
         kernels.normalize(x, mask, view, mean, invStd, gamma, beta, new Nd4jMemory(writable(out)));
     }
 
     /** Backward of the loaded input and gradient into {@code dx}, {@code dgamma}, {@code dbeta}. */
-    void backward(ChannelView view, long m, double[] mean, double[] invStd, double[] gamma, boolean through,
+    @Override
+    public void backward(ChannelView view, long m, double[] mean, double[] invStd, double[] gamma, boolean through,
                   INDArray dx, double[] dgamma, double[] dbeta) {
         kernels.backward(x, dy, mask, view, m, mean, invStd, gamma, through, new Nd4jMemory(writable(dx)), dgamma,
                 dbeta);
     }
 
     /** The NaN and infinite values at valid positions of the loaded input (for an error message). */
-    long countNonFinite(ChannelView view) {
+    @Override
+    public long countNonFinite(ChannelView view) {
         INDArray wide = type == DataType.FLOAT || type == DataType.DOUBLE ? xArray : xArray.castTo(DataType.FLOAT);
         INDArray wideMask = mask == null ? null : maskArray.castTo(wide.dataType());
         return BatchNormKernels.countNonFinite(new Nd4jMemory(wide), wideMask == null ? null : new Nd4jMemory(wideMask), view);
+    }
+
+    @Override
+    public boolean hostMemory() {
+        return true;
     }
 
     /** The output arrays are fresh dense workspace arrays of the network's type, written in place. */

@@ -1,6 +1,7 @@
 package io.github.dl4jbn.layers;
 
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -17,9 +18,10 @@ class ChannelArraysTest {
         return flat.get(NDArrayIndex.interval(4, 8));
     }
 
-    @Test
-    void readsSeeTheCurrentValuesOfTheArrayAndOfItsReplacement() {
-        ChannelArrays arrays = new ChannelArrays();
+    @ParameterizedTest(name = "host memory {0}")
+    @ValueSource(booleans = {true, false})
+    void readsSeeTheCurrentValuesOfTheArrayAndOfItsReplacement(boolean hostMemory) {
+        ChannelArrays arrays = new ChannelArrays(hostMemory);
         INDArray flat = Nd4j.createFromArray(0f, 1f, 2f, 3f, 4f, 5f, 6f, 7f, 8f, 9f);
         INDArray gamma = slice(flat);
         double[] first = arrays.read("gamma", gamma);
@@ -34,9 +36,10 @@ class ChannelArraysTest {
         assertSame(first, again, "the working array is reused");
     }
 
-    @Test
-    void writesChangeOnlyTheTargetElements() {
-        ChannelArrays arrays = new ChannelArrays();
+    @ParameterizedTest(name = "host memory {0}")
+    @ValueSource(booleans = {true, false})
+    void writesChangeOnlyTheTargetElements(boolean hostMemory) {
+        ChannelArrays arrays = new ChannelArrays(hostMemory);
         INDArray flat = Nd4j.createFromArray(0f, 1f, 2f, 3f, 4f, 5f, 6f, 7f, 8f, 9f);
         arrays.write("mean", new double[]{40, 50, 60, 70}, slice(flat));
         assertArrayEquals(new float[]{0, 1, 2, 3, 40, 50, 60, 70, 8, 9}, flat.toFloatVector());
@@ -44,9 +47,10 @@ class ChannelArraysTest {
         assertArrayEquals(new float[]{0, 1, 2, 3, -4, -5, -6, -7, 8, 9}, flat.toFloatVector());
     }
 
-    @Test
-    void stridedAndDoubleArraysGoThroughNd4j() {
-        ChannelArrays arrays = new ChannelArrays();
+    @ParameterizedTest(name = "host memory {0}")
+    @ValueSource(booleans = {true, false})
+    void stridedAndDoubleArraysGoThroughNd4j(boolean hostMemory) {
+        ChannelArrays arrays = new ChannelArrays(hostMemory);
         INDArray flat = Nd4j.createFromArray(0f, 1f, 2f, 3f, 4f, 5f, 6f, 7f);
         INDArray everyOther = flat.get(NDArrayIndex.interval(0, 2, 8));
         assertArrayEquals(new double[]{0, 2, 4, 6}, arrays.read("strided", everyOther));

@@ -1,0 +1,90 @@
+package io.github.dl4jbn.layers;
+
+import io.github.dl4jbn.kernels.ChannelView;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.Locale;
+
+/**
+ * The layer's calls on tensors, one implementation per way of reaching ND4J's memory: {@link HostKernels}
+ * streams through host buffers (ND4J's CPU backend), {@link Nd4jOpsKernels} runs ND4J's own ops wherever the
+ * arrays live. {@link #forType} chooses once per JVM. A call loads its input (and gradient and mask), then
+ * asks for statistics, the normalized output or the backward; per-channel values travel as {@code double[]}.
+ */
+interface LayerKernels {
+
+    /** System property choosing the kernels: {@code nd4j} forces ND4J's ops; see also {@code KernelProvider}. */
+    String PROPERTY = "dl4jbn.kernels";
+
+    /**
+     * The kernels for a network's data type: ND4J's ops when {@code -Ddl4jbn.kernels=nd4j} or when ND4J's
+     * backend is not its CPU backend (the host kernels read memory a device backend need not keep on the host),
+     * otherwise the host kernels.
+     *
+     * @param type FLOAT, DOUBLE, HALF or BFLOAT16
+     * @return the kernels
+     */
+    static LayerKernels forType(DataType type) {
+        return Choice.ND4J_OPS ? new Nd4jOpsKernels(type) : HostKernels.forType(type);
+    }
+
+    /** @return whether this JVM's layers run ND4J's ops rather than the host kernels */
+    static boolean nd4jOps() {
+        return Choice.ND4J_OPS;
+    }
+
+    /** The choice, made and logged once on first use. */
+    final class Choice {
+        private static final Logger log = LoggerFactory.getLogger(LayerKernels.class);
+        static final boolean ND4J_OPS = choose();
+
+        private Choice() {
+        }
+
+        private static boolean choose() {
+            boolean forced = "nd4j".equals(System.getProperty(PROPERTY, "").trim().toLowerCase(Locale.ROOT));
+            boolean cpu = Nd4j.getEnvironment().isCPU();
+            if (forced || !cpu) {
+                log.info("dl4j-bn kernels: ND4J's ops ({})", forced ? "-D" + PROPERTY + "=nd4j"
+                        : "backend " + Nd4j.getBackend().getClass().getSimpleName() + " is not ND4J's CPU backend");
+            }
+            return forced || !cpu;
+        }
+    }
+
+    /** The input of the next calls. */
+    void loadInput(INDArray array);
+
+    /** The output gradient of the next backward call. */
+    void loadGradient(INDArray array);
+
+    /** The mask of the next calls (one value per position of the view, 0 where padded), or null for none. */
+    void loadMask(INDArray array);
+
+    /** @return the unmasked positions of the loaded mask: the m of every channel */
+    long validPositions();
+
+    /**
+     * Algorithm 1, lines 1-2, on the loaded input: per-channel mean and biased variance over the valid values.
+     *
+     * @return m, the values per channel
+     */
+    long batchStatistics(ChannelView view, double[] mean, double[] var);
+
+    /** Algorithm 1, lines 3-4 (Algorithm 2, line 11) on the loaded input into {@code out}, 0 at padded positions. */
+    void normalize(ChannelView view, double[] mean, double[] invStd, double[] gamma, double[] beta, INDArray out);
+
+    /** The backward pass of {@link #normalize} into {@code dx}, {@code dgamma} and {@code dbeta}. */
+    void backward(ChannelView view, long m, double[] mean, double[] invStd, double[] gamma, boolean through,
+                  INDArray dx, double[] dgamma, double[] dbeta);
+
+    /** @return the NaN and infinite values at valid positions of the loaded input (for an error message) */
+    long countNonFinite(ChannelView view);
+
+    /** @return whether per-channel arrays may be read and written through host (NIO) views */
+    boolean hostMemory();
+}

@@ -1,0 +1,183 @@
+package io.github.dl4jbn.layers;
+
+import io.github.dl4jbn.kernels.ChannelMath;
+import io.github.dl4jbn.kernels.ChannelView;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastAddOp;
+import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastMulOp;
+import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastSubOp;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.Arrays;
+
+/**
+ * The layer's kernel calls as ND4J ops, which run wherever ND4J keeps the arrays (any backend); nothing here
+ * reads ND4J memory from Java. The math is {@link io.github.dl4jbn.kernels.BatchNormKernels}' own, through
+ * {@link ChannelMath}: sums over the valid values of each channel of the {@code [outer, C, inner]} view, taken
+ * in DOUBLE whatever the network's type (the statistics in two passes, around 0 and then around the mean),
+ * then one per-channel affine {@code y = a * dy + b * (x - k) + d} in the network's type (FLOAT for HALF and
+ * BFLOAT16), with padded positions set to 0. Slower than the host kernels: each step is an op with its own
+ * temporary arrays. Not thread-safe, like the layer that owns it.
+ */
+final class Nd4jOpsKernels implements LayerKernels {
+
+    private final DataType type;
+    /** The affine's arithmetic type: DOUBLE for DOUBLE networks, FLOAT otherwise. */
+    private final DataType affineType;
+    private INDArray x;
+    private INDArray dy;
+    private INDArray mask;
+
+    Nd4jOpsKernels(DataType type) {
+        if (!type.isFPType()) {
+            throw new IllegalArgumentException("BatchNorm runs FLOAT, DOUBLE, HALF and BFLOAT16 networks, not " + type);
+        }
+        this.type = type;
+        this.affineType = type == DataType.DOUBLE ? DataType.DOUBLE : DataType.FLOAT;
+    }
+
+    @Override
+    public String toString() {
+        return "ND4J ops (" + type + ")";
+    }
+
+    @Override
+    public void loadInput(INDArray array) {
+        x = HostArrays.dense(array, type);
+    }
+
+    @Override
+    public void loadGradient(INDArray array) {
+        dy = HostArrays.dense(array, type);
+    }
+
+    @Override
+    public void loadMask(INDArray array) {
+        mask = array;
+    }
+
+    @Override
+    public long validPositions() {
+        return mask.neq(0.0).castTo(DataType.DOUBLE).sumNumber().longValue();
+    }
+
+    @Override
+    public long batchStatistics(ChannelView view, double[] mean, double[] var) {
+        long m = mask == null ? view.valuesPerChannel() : validPositions();
+        if (m == 0) {
+            Arrays.fill(mean, Double.NaN);
+            Arrays.fill(var, Double.NaN);
+            return 0;
+        }
+        int channels = view.channels();
+        double[] s1 = new double[channels];
+        double[] s2 = new double[channels];
+        double[] centre = new double[channels];
+        sums(view, x, null, centre, s1, s2);                        // sum x, sum x^2
+        ChannelMath.statistics(s1, s2, centre, m, mean, var);
+        System.arraycopy(mean, 0, centre, 0, channels);
+        sums(view, x, null, centre, s1, s2);                        // again around the mean: no cancellation
+        ChannelMath.statistics(s1, s2, centre, m, mean, var);
+        return m;
+    }
+
+    @Override
+    public void normalize(ChannelView view, double[] mean, double[] invStd, double[] gamma, double[] beta,
+                          INDArray out) {
+        int channels = view.channels();
+        double[] centre = representable(mean);
+        double[] scale = new double[channels];
+        double[] shift = new double[channels];
+        ChannelMath.affine(mean, invStd, gamma, beta, centre, scale, shift);
+        affine(view, null, null, scale, centre, shift, out);
+    }
+
+    @Override
+    public void backward(ChannelView view, long m, double[] mean, double[] invStd, double[] gamma, boolean through,
+                         INDArray dx, double[] dgamma, double[] dbeta) {
+        int channels = view.channels();
+        double[] centre = representable(mean);
+        double[] sumDy = new double[channels];
+        double[] sumDyCentred = new double[channels];
+        sums(view, x, dy, centre, sumDy, sumDyCentred);
+        double[] a = new double[channels];
+        double[] b = new double[channels];
+        double[] d = new double[channels];
+        ChannelMath.backward(sumDy, sumDyCentred, mean, centre, invStd, gamma, m, through, dgamma, dbeta, a, b, d);
+        affine(view, dy, a, b, centre, d, dx);
+    }
+
+    @Override
+    public long countNonFinite(ChannelView view) {
+        INDArray values = validOnly(view, wide(x, DataType.DOUBLE, view));
+        return values.isNaN().castTo(DataType.DOUBLE).sumNumber().longValue()
+                + values.isInfinite().castTo(DataType.DOUBLE).sumNumber().longValue();
+    }
+
+    @Override
+    public boolean hostMemory() {
+        return false;
+    }
+
+    /**
+     * Per channel, over the valid values: {@code sum(x - k)} and {@code sum((x - k)^2)} without {@code g}, else
+     * {@code sum(g)} and {@code sum(g * (x - k))}; in DOUBLE.
+     */
+    private void sums(ChannelView view, INDArray xs, INDArray g, double[] centre, double[] s1, double[] s2) {
+        INDArray centred = wide(xs, DataType.DOUBLE, view);
+        Nd4j.getExecutioner().exec(new BroadcastSubOp(centred, Nd4j.createFromArray(centre), centred, 1));
+        centred = validOnly(view, centred);
+        INDArray weights = g == null ? centred : validOnly(view, wide(g, DataType.DOUBLE, view));
+        copy(weights.sum(0, 2), s1);
+        copy(weights.mul(centred).sum(0, 2), s2);
+    }
+
+    /** {@code out = a * g + b * (x - k) + d} per channel ({@code a * g} left out without g), 0 where padded. */
+    private void affine(ChannelView view, INDArray g, double[] a, double[] b, double[] k, double[] d, INDArray out) {
+        INDArray y = wide(x, affineType, view);
+        Nd4j.getExecutioner().exec(new BroadcastSubOp(y, coefficients(k), y, 1));
+        Nd4j.getExecutioner().exec(new BroadcastMulOp(y, coefficients(b), y, 1));
+        Nd4j.getExecutioner().exec(new BroadcastAddOp(y, coefficients(d), y, 1));
+        if (g != null) {
+            INDArray scaled = wide(g, affineType, view);
+            Nd4j.getExecutioner().exec(new BroadcastMulOp(scaled, coefficients(a), scaled, 1));
+            y.addi(scaled);
+        }
+        out.assign(validOnly(view, y).reshape(out.shape()));
+    }
+
+    /** A fresh {@code [outer, C, inner]} copy of an array, of the given type. */
+    private static INDArray wide(INDArray array, DataType to, ChannelView view) {
+        INDArray three = array.reshape('c', view.outer(), view.channels(), view.inner());
+        return three.dataType() == to ? three.dup('c') : three.castTo(to);
+    }
+
+    /** The array with its padded positions set to 0 (whatever they held, NaN included); itself without a mask. */
+    private INDArray validOnly(ChannelView view, INDArray values) {
+        if (mask == null) {
+            return values;
+        }
+        // made per call, never kept: an array kept from the forward may sit in a workspace closed since
+        INDArray padded = mask.eq(0.0).reshape('c', view.outer(), 1, view.inner()).repeat(1, view.channels());
+        return values.putWhereWithMask(padded, 0.0);                // 0 where padded is true
+    }
+
+    private INDArray coefficients(double[] values) {
+        return Nd4j.createFromArray(values).castTo(affineType);
+    }
+
+    /** The mean rounded to the network's type, so {@code x - k} is taken around a value of that type. */
+    private double[] representable(double[] mean) {
+        double[] centre = new double[mean.length];
+        for (int c = 0; c < mean.length; c++) {
+            centre[c] = type == DataType.DOUBLE ? mean[c] : (float) mean[c];
+        }
+        return centre;
+    }
+
+    private static void copy(INDArray from, double[] to) {
+        double[] values = from.castTo(DataType.DOUBLE).toDoubleVector();
+        System.arraycopy(values, 0, to, 0, to.length);
+    }
+}
