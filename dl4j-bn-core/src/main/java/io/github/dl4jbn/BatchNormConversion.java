@@ -35,42 +35,66 @@ public final class BatchNormConversion {
     private BatchNormConversion() {
     }
 
-    /** @return the configuration with every built-in BatchNormalization replaced by a BIASED BatchNorm */
+    /**
+     * @param conf the configuration to convert; it is not changed
+     * @return the configuration with every built-in BatchNormalization replaced by a BIASED BatchNorm
+     */
     public static MultiLayerConfiguration toOurs(MultiLayerConfiguration conf) {
         return convert(conf, l -> l instanceof BatchNormalization ? ours((BatchNormalization) l, VarianceEstimate.BIASED) : l);
     }
 
-    /** @return the configuration with every BatchNorm replaced by a built-in BatchNormalization (useLogStd false) */
+    /**
+     * @param conf the configuration to convert; it is not changed
+     * @return the configuration with every BatchNorm replaced by a built-in BatchNormalization (useLogStd false)
+     */
     public static MultiLayerConfiguration toBuiltIn(MultiLayerConfiguration conf) {
         return convert(conf, l -> l instanceof BatchNorm ? builtIn((BatchNorm) l) : l);
     }
 
-    /** @return the graph configuration with every built-in BatchNormalization replaced by a BIASED BatchNorm */
+    /**
+     * @param conf the configuration to convert; it is not changed
+     * @return the graph configuration with every built-in BatchNormalization replaced by a BIASED BatchNorm
+     */
     public static ComputationGraphConfiguration toOurs(ComputationGraphConfiguration conf) {
         return convert(conf, l -> l instanceof BatchNormalization ? ours((BatchNormalization) l, VarianceEstimate.BIASED) : l);
     }
 
-    /** @return the graph configuration with every BatchNorm replaced by a built-in BatchNormalization */
+    /**
+     * @param conf the configuration to convert; it is not changed
+     * @return the graph configuration with every BatchNorm replaced by a built-in BatchNormalization
+     */
     public static ComputationGraphConfiguration toBuiltIn(ComputationGraphConfiguration conf) {
         return convert(conf, l -> l instanceof BatchNorm ? builtIn((BatchNorm) l) : l);
     }
 
-    /** @return a new network with our BatchNorm in place of the built-in layer, parameters carried over */
+    /**
+     * @param net the trained network; it is not changed
+     * @return a new network with our BatchNorm in place of the built-in layer, parameters carried over
+     */
     public static MultiLayerNetwork toOurs(MultiLayerNetwork net) {
         return copy(net, toOurs(net.getLayerWiseConfigurations()));
     }
 
-    /** @return a new network with the built-in layer in place of our BatchNorm, parameters carried over */
+    /**
+     * @param net the trained network; it is not changed
+     * @return a new network with the built-in layer in place of our BatchNorm, parameters carried over
+     */
     public static MultiLayerNetwork toBuiltIn(MultiLayerNetwork net) {
         return copy(net, toBuiltIn(net.getLayerWiseConfigurations()));
     }
 
-    /** @return a new graph with our BatchNorm in place of the built-in layer, parameters carried over */
+    /**
+     * @param graph the trained graph; it is not changed
+     * @return a new graph with our BatchNorm in place of the built-in layer, parameters carried over
+     */
     public static ComputationGraph toOurs(ComputationGraph graph) {
         return copy(graph, toOurs(graph.getConfiguration()));
     }
 
-    /** @return a new graph with the built-in layer in place of our BatchNorm, parameters carried over */
+    /**
+     * @param graph the trained graph; it is not changed
+     * @return a new graph with the built-in layer in place of our BatchNorm, parameters carried over
+     */
     public static ComputationGraph toBuiltIn(ComputationGraph graph) {
         return copy(graph, toBuiltIn(graph.getConfiguration()));
     }

@@ -21,8 +21,8 @@ import java.util.Map;
  * A training listener that watches internal covariate shift, as in Figure 1(b, c) of the paper: every N
  * iterations it feeds a fixed probe batch through the network in inference mode and records, for each chosen
  * layer, the 15th, 50th and 85th percentiles, mean and standard deviation of that layer's input (one unit of it,
- * or all its values). Results go to a CSV; {@link #saveChart} draws the percentile bands with XChart (an
- * optional dependency: add {@code org.knowm.xchart:xchart} to use it).
+ * or all its values). Results are {@link #records()} and a CSV; drawing them is the application's business (the
+ * examples draw Figure 1(b, c) from the records with XChart).
  *
  * <pre>{@code
  * CovariateShiftMonitor monitor = new CovariateShiftMonitor.Builder().probe(testFeatures).every(100)
@@ -141,6 +141,7 @@ public class CovariateShiftMonitor extends BaseTrainingListener {
      * Writes every measurement as CSV: iteration, layer, p15, p50, p85, mean, std.
      *
      * @param file the CSV file
+     * @throws IOException when the file cannot be written
      */
     public void writeCsv(Path file) throws IOException {
         try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(file))) {
@@ -150,28 +151,6 @@ public class CovariateShiftMonitor extends BaseTrainingListener {
                         r.p85(), r.mean(), r.std());
             }
         }
-    }
-
-    /**
-     * Draws the 15th/50th/85th percentile bands of one layer's input over training as a PNG (Figure 1(b, c)).
-     * Needs XChart on the classpath.
-     *
-     * @param file  the PNG file
-     * @param layer one of the monitored layers
-     * @param title the chart title
-     */
-    public void saveChart(Path file, String layer, String title) throws IOException {
-        List<Record> mine = records().stream().filter(r -> r.layer().equals(layer)).toList();
-        double[] x = mine.stream().mapToDouble(Record::iteration).toArray();
-        org.knowm.xchart.XYChart chart = new org.knowm.xchart.XYChartBuilder().width(800).height(500).title(title)
-                .xAxisTitle("training steps").yAxisTitle("input of " + layer).build();
-        chart.getStyler().setMarkerSize(0);
-        chart.getStyler().setChartBackgroundColor(java.awt.Color.WHITE);
-        chart.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.InsideSE);
-        chart.addSeries("85th percentile", x, mine.stream().mapToDouble(Record::p85).toArray());
-        chart.addSeries("50th percentile", x, mine.stream().mapToDouble(Record::p50).toArray());
-        chart.addSeries("15th percentile", x, mine.stream().mapToDouble(Record::p15).toArray());
-        org.knowm.xchart.BitmapEncoder.saveBitmap(chart, file.toString(), org.knowm.xchart.BitmapEncoder.BitmapFormat.PNG);
     }
 
     /** Builds a {@link CovariateShiftMonitor}. */

@@ -2,9 +2,6 @@ package io.github.dl4jbn;
 
 import io.github.dl4jbn.layers.BatchNormLayer;
 import io.github.dl4jbn.layers.PopulationAverage;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.graph.ComputationGraph;
 import org.deeplearning4j.nn.layers.FrozenLayer;
@@ -36,10 +33,50 @@ import java.util.function.IntFunction;
  * <pre>{@code
  * PopulationStatistics.estimate(net, trainIterator);   // then net.output(x) uses the population statistics
  * }</pre>
+ *
+ * <p>A long pass reports to a {@link Progress} listener; this library draws nothing itself.
  */
 public final class PopulationStatistics {
 
     private static final Logger log = LoggerFactory.getLogger(PopulationStatistics.class);
+
+    /**
+     * Hears how a population pass advances, on the thread that runs it: one pass over the training batches per
+     * BatchNorm layer. Every method does nothing by default.
+     */
+    public interface Progress {
+
+        /** A listener that hears nothing. */
+        Progress NONE = new Progress() {
+        };
+
+        /**
+         * A layer's pass begins.
+         *
+         * @param layer  the layer's number, from 1, in the order the layers are estimated
+         * @param layers how many BatchNorm layers the pass estimates
+         */
+        default void layerStarted(int layer, int layers) {
+        }
+
+        /**
+         * One more training batch went through the network for the current layer.
+         *
+         * @param layer   the layer's number, from 1
+         * @param batches batches so far in this layer's pass
+         */
+        default void batchDone(int layer, long batches) {
+        }
+
+        /**
+         * A layer's pass ended (normally or not).
+         *
+         * @param layer   the layer's number, from 1
+         * @param batches batches the pass went through
+         */
+        default void layerFinished(int layer, long batches) {
+        }
+    }
 
     private PopulationStatistics() {
     }
@@ -52,11 +89,24 @@ public final class PopulationStatistics {
      * @return the number of batches averaged per layer
      */
     public static long estimate(MultiLayerNetwork net, DataSetIterator training) {
-        return run(layers(net), training::reset, step -> {
+        return estimate(net, training, Progress.NONE);
+    }
+
+    /**
+     * Estimates the population statistics of every BatchNorm layer of a MultiLayerNetwork, telling a listener
+     * how the pass advances.
+     *
+     * @param net      a trained network
+     * @param training training mini-batches (reset before each pass)
+     * @param progress hears each layer's start, batches and end
+     * @return the number of batches averaged per layer
+     */
+    public static long estimate(MultiLayerNetwork net, DataSetIterator training, Progress progress) {
+        return run(layers(net), training::reset, progress, step -> {
             while (training.hasNext()) {
                 DataSet d = training.next();
                 net.output(d.getFeatures(), false, d.getFeaturesMaskArray(), null);
-                step.accept(null);
+                step.run();
             }
         });
     }
@@ -69,12 +119,25 @@ public final class PopulationStatistics {
      * @return the number of batches averaged per layer
      */
     public static long estimate(ComputationGraph graph, DataSetIterator training) {
-        return run(layers(graph), training::reset, step -> {
+        return estimate(graph, training, Progress.NONE);
+    }
+
+    /**
+     * Estimates the population statistics of every BatchNorm layer of a ComputationGraph with one input,
+     * telling a listener how the pass advances.
+     *
+     * @param graph    a trained graph
+     * @param training training mini-batches (reset before each pass)
+     * @param progress hears each layer's start, batches and end
+     * @return the number of batches averaged per layer
+     */
+    public static long estimate(ComputationGraph graph, DataSetIterator training, Progress progress) {
+        return run(layers(graph), training::reset, progress, step -> {
             while (training.hasNext()) {
                 DataSet d = training.next();
                 graph.output(false, new INDArray[]{d.getFeatures()},
                         d.getFeaturesMaskArray() == null ? null : new INDArray[]{d.getFeaturesMaskArray()});
-                step.accept(null);
+                step.run();
             }
         });
     }
@@ -87,11 +150,24 @@ public final class PopulationStatistics {
      * @return the number of batches averaged per layer
      */
     public static long estimate(ComputationGraph graph, MultiDataSetIterator training) {
-        return run(layers(graph), training::reset, step -> {
+        return estimate(graph, training, Progress.NONE);
+    }
+
+    /**
+     * Estimates the population statistics of every BatchNorm layer of a ComputationGraph, telling a listener
+     * how the pass advances.
+     *
+     * @param graph    a trained graph
+     * @param training training mini-batches (reset before each pass)
+     * @param progress hears each layer's start, batches and end
+     * @return the number of batches averaged per layer
+     */
+    public static long estimate(ComputationGraph graph, MultiDataSetIterator training, Progress progress) {
+        return run(layers(graph), training::reset, progress, step -> {
             while (training.hasNext()) {
                 MultiDataSet d = training.next();
                 graph.output(false, d.getFeatures(), d.getFeaturesMaskArrays());
-                step.accept(null);
+                step.run();
             }
         });
     }
@@ -195,18 +271,22 @@ public final class PopulationStatistics {
         }
     }
 
-    /** One local pass per layer over the training batches, with a progress bar. */
-    private static long run(List<BatchNormLayer> layers, Runnable reset, Consumer<Consumer<Void>> pass) {
+    /** One local pass per layer over the training batches, told to {@code progress}. */
+    private static long run(List<BatchNormLayer> layers, Runnable reset, Progress progress,
+                            Consumer<Runnable> pass) {
         return estimate(layers, i -> {
             BatchNormLayer layer = layers.get(i);
             reset.run();
             layer.startPopulationAverage();
-            try (ProgressBar bar = new ProgressBarBuilder().setTaskName("Algorithm 2, BatchNorm " + (i + 1) + "/" + layers.size())
-                    .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500).build()) {
-                pass.accept(v -> bar.step());
+            long[] batches = {0};
+            progress.layerStarted(i + 1, layers.size());
+            try {
+                pass.accept(() -> progress.batchDone(i + 1, ++batches[0]));
             } catch (RuntimeException e) {
                 layer.finishPopulationAverage(false);                // stop collecting; estimate restores the rest
                 throw e;
+            } finally {
+                progress.layerFinished(i + 1, batches[0]);
             }
             return layer.finishPopulationAverage(false);
         });

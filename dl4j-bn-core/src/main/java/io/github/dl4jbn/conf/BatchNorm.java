@@ -61,17 +61,29 @@ import java.util.Set;
  */
 public class BatchNorm extends FeedForwardLayer {
 
+    /** Epsilon added to the variance (Algorithm 1, line 3). */
     private double eps = 1e-5;
+    /** Weight of the old running statistics in their moving average (Algorithm 2, line 10). */
     private double decay = 0.9;
+    /** Whether the running statistics are the plain average of every batch instead of a moving one. */
     private boolean cumulativeAverage = false;
+    /** How a batch variance enters the running variance: m/(m-1) corrected, or biased as DL4J stores it. */
     private VarianceEstimate varianceEstimate = VarianceEstimate.UNBIASED;
+    /** Whether gamma and beta are fixed constants instead of learned parameters. */
     private boolean lockGammaBeta = false;
+    /** Initial (or, when locked, fixed) gamma: the scale of Algorithm 1, line 4. */
     private double gamma = 1.0;
+    /** Initial (or, when locked, fixed) beta: the shift of Algorithm 1, line 4. */
     private double beta = 0.0;
+    /** Whether the network's L1/L2/weight decay applies to gamma and beta too. */
     private boolean regularizeGammaBeta = false;
+    /** Channel axis of rank-4 input. */
     private CNN2DFormat cnn2dFormat = CNN2DFormat.NCHW;
+    /** Channel axis of rank-3 input. */
     private RNNFormat rnnFormat = RNNFormat.NCW;
+    /** Channel axis of rank-5 input. */
     private Convolution3D.DataFormat cnn3dFormat = Convolution3D.DataFormat.NCDHW;
+    /** What a training batch with non-finite statistics does: fail, or skip the running update. */
     private NonFinitePolicy nonFiniteBatches = NonFinitePolicy.FAIL;
     /** The kind of input type the channel count came from (fixes the input rank), or null when nIn was set. */
     private InputType.Type inputKind;

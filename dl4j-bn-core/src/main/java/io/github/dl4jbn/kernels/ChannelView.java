@@ -18,7 +18,13 @@ public record ChannelView(long outer, int channels, long inner) {
     /** Most channels a view may have: a channels-last row of them must fit one memory window. */
     public static final int MAX_CHANNELS = 1 << 26;
 
-    /** Checks that every extent is positive and that the channel count is within {@link #MAX_CHANNELS}. */
+    /**
+     * Checks that every extent is positive and that the channel count is within {@link #MAX_CHANNELS}.
+     *
+     * @param outer    number of blocks before the channel axis
+     * @param channels number of channels
+     * @param inner    number of contiguous values per channel inside a block
+     */
     public ChannelView {
         if (outer < 1 || channels < 1 || inner < 1) {
             throw new IllegalArgumentException("extents must be positive, got [" + outer + ", " + channels + ", " + inner + "]");

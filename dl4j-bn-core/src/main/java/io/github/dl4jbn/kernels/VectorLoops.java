@@ -4,7 +4,6 @@ import io.github.dl4jbn.kernels.PassLayout.PlaneCursor;
 import io.github.dl4jbn.kernels.PassScheduler.Sums;
 import io.github.dl4jbn.kernels.PassScheduler.Windows;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.nio.ByteBuffer;

@@ -14,8 +14,11 @@ public final class PopulationAverage implements Serializable {
 
     private static final long serialVersionUID = 1L;
 
+    /** Per channel, the sum of the batch means taken so far. */
     private double[] meanSum;
+    /** Per channel, the sum of the unbiased batch variances taken so far. */
     private double[] varianceSum;
+    /** Batches averaged so far. */
     private long batches;
 
     /** An empty average: no batches yet. */

@@ -1,5 +1,6 @@
 package io.github.dl4jbn.examples;
 
+import io.github.dl4jbn.CovariateShiftMonitor;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
@@ -53,5 +54,23 @@ final class Charts {
             chart.addSeries(l.name(), l.x(), l.y()).setMarker(SeriesMarkers.NONE);
         }
         BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);
+    }
+
+    /**
+     * Figure 1(b, c): the 15th, 50th and 85th percentiles of one monitored layer's input over training.
+     *
+     * @param file    the PNG file
+     * @param records the monitor's records of that layer
+     * @param layer   the layer, for the axis title
+     * @param title   the chart title
+     */
+    static void percentiles(Path file, List<CovariateShiftMonitor.Record> records, String layer, String title)
+            throws IOException {
+        double[] x = records.stream().mapToDouble(CovariateShiftMonitor.Record::iteration).toArray();
+        save(file, title, "training steps", "input of " + layer, List.of(
+                new Line("85th percentile", x, records.stream().mapToDouble(CovariateShiftMonitor.Record::p85).toArray()),
+                new Line("50th percentile", x, records.stream().mapToDouble(CovariateShiftMonitor.Record::p50).toArray()),
+                new Line("15th percentile", x, records.stream().mapToDouble(CovariateShiftMonitor.Record::p15).toArray())),
+                Double.NaN, Double.NaN);
     }
 }

@@ -1,5 +1,6 @@
 package io.github.dl4jbn.examples;
 
+import io.github.dl4jbn.PopulationStatistics;
 import io.github.dl4jbn.examples.mnist.MnistData;
 import io.github.dl4jbn.examples.mnist.MnistIterator;
 import me.tongfei.progressbar.ProgressBar;
@@ -117,5 +118,28 @@ final class Training {
     static String machine() {
         return String.format(Locale.ROOT, "Machine: %d cores, %s %s, Java %s.", Runtime.getRuntime().availableProcessors(),
                 System.getProperty("os.name"), System.getProperty("os.arch"), System.getProperty("java.version"));
+    }
+
+    /** Algorithm 2's population pass drawn as one progress bar per BatchNorm layer, on the console. */
+    static PopulationStatistics.Progress populationProgress() {
+        return new PopulationStatistics.Progress() {
+            private ProgressBar bar;
+
+            @Override
+            public void layerStarted(int layer, int layers) {
+                bar = new ProgressBarBuilder().setTaskName("Algorithm 2, BatchNorm " + layer + "/" + layers)
+                        .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500).build();
+            }
+
+            @Override
+            public void batchDone(int layer, long batches) {
+                bar.stepTo(batches);
+            }
+
+            @Override
+            public void layerFinished(int layer, long batches) {
+                bar.close();
+            }
+        };
     }
 }

@@ -1,5 +1,6 @@
 package io.github.dl4jbn.verify;
 
+import io.github.dl4jbn.Compare;
 import io.github.dl4jbn.conf.BatchNorm;
 import io.github.dl4jbn.params.BatchNormParamInitializer;
 import io.github.dl4jbn.verify.Twins.Shape;
