@@ -23,6 +23,10 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -53,8 +57,15 @@ public class CnnMnist implements Callable<Integer> {
     @Option(names = "--variants", split = ",", defaultValue = "BATCHNORM,BUILTIN", description = "Variants: ${COMPLETION-CANDIDATES}.")
     List<Variant> variants;
 
+    @Option(names = "--out", defaultValue = "cnn-mnist-out", description = "Output directory. Default: ${DEFAULT-VALUE}.")
+    Path out;
+
     @Mixin
     DataOptions data;
+
+    /** One variant's measurements after one epoch. */
+    record Epoch(Variant variant, int epoch, double testAccuracy, double seconds) {
+    }
 
     /**
      * The LeNet-style network.
@@ -85,10 +96,12 @@ public class CnnMnist implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        Files.createDirectories(out);
         MnistData train = data.loader().train().head(trainLimit);
         MnistData test = data.loader().test();
         long[] shape = format == CNN2DFormat.NCHW ? new long[]{1, 28, 28} : new long[]{28, 28, 1};
         System.out.printf(Locale.ROOT, "cnn-mnist %s: %d training images, batch %d, %d epochs%n", format, train.count(), batch, epochs);
+        List<Epoch> results = new ArrayList<>();
         for (Variant v : variants) {
             MultiLayerNetwork net = network(v, format, seed);
             MnistIterator it = new MnistIterator(train, batch, seed, true, shape);
@@ -98,8 +111,38 @@ public class CnnMnist implements Callable<Integer> {
                 double seconds = (System.nanoTime() - t0) / 1e9;
                 Evaluation eval = net.evaluate(new MnistIterator(test, 500, 0, false, shape));
                 System.out.printf(Locale.ROOT, "%-34s epoch %d: test accuracy %.4f, %.1f s/epoch%n", v.label(), epoch, eval.accuracy(), seconds);
+                results.add(new Epoch(v, epoch, eval.accuracy(), seconds));
             }
         }
+        write(results, train.count());
+        System.out.println("cnn-mnist: wrote " + out.toAbsolutePath() + "/{cnn-mnist.csv, cnn-mnist.png, report.md}");
         return 0;
+    }
+
+    private void write(List<Epoch> results, int images) throws IOException {
+        try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(out.resolve("cnn-mnist.csv")))) {
+            w.println("variant,epoch,test_accuracy,seconds");
+            for (Epoch e : results) {
+                w.printf(Locale.ROOT, "%s,%d,%.4f,%.2f%n", e.variant(), e.epoch(), e.testAccuracy(), e.seconds());
+            }
+        }
+        List<Charts.Line> lines = new ArrayList<>();
+        for (Variant v : variants) {
+            List<Epoch> of = results.stream().filter(e -> e.variant() == v).toList();
+            lines.add(new Charts.Line(v.label(), of.stream().mapToDouble(Epoch::epoch).toArray(),
+                    of.stream().mapToDouble(Epoch::testAccuracy).toArray()));
+        }
+        Charts.save(out.resolve("cnn-mnist.png"), "LeNet-style CNN, " + format + ": test accuracy", "epoch",
+                "test accuracy", lines, Double.NaN, Double.NaN);
+        StringBuilder md = new StringBuilder("# cnn-mnist report\n\n");
+        md.append(String.format(Locale.ROOT, "A LeNet-style CNN (conv 20, conv 50, dense 500) with the normalization after "
+                + "each convolution, %s, Adam 1e-3, %d training images, batches of %d, %d epoch(s), seed %d. Test accuracy "
+                + "on the 10,000 test images in inference mode. %s%n%n", format, images, batch, epochs, seed, Training.machine()));
+        md.append("| variant | epoch | test accuracy | seconds per epoch |\n|---|---:|---:|---:|\n");
+        for (Epoch e : results) {
+            md.append(String.format(Locale.ROOT, "| %s | %d | %.4f | %.1f |%n", e.variant().label(), e.epoch(), e.testAccuracy(), e.seconds()));
+        }
+        md.append("\n![test accuracy](cnn-mnist.png)\n");
+        Files.writeString(out.resolve("report.md"), md.toString());
     }
 }

@@ -16,7 +16,7 @@ import java.util.Map;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Short runs of the batch-noise, regularization and accelerate experiments. */
+/** Short runs of the batch-noise, regularization, accelerate and cnn-mnist experiments. */
 class ExperimentsTest {
 
     private static void run(Object command, String... args) {
@@ -63,5 +63,16 @@ class ExperimentsTest {
         run(new Accelerate(), "--steps", "30", "--eval-every", "15", "--data", "data/mnist", "--out", out.toString());
         assertWritten(out, "accelerate.csv", "accelerate.png", "report.md");
         assertTrue(Files.readString(out.resolve("report.md")).contains("| BN lr x30 |"));
+    }
+
+    @Test
+    void cnnMnistCommandWritesItsFiles(@TempDir Path out) throws IOException {
+        run(new CnnMnist(), "--epochs", "1", "--train-limit", "256", "--data", "data/mnist", "--out", out.toString());
+        assertWritten(out, "cnn-mnist.png", "report.md");
+        List<String> csv = Files.readAllLines(out.resolve("cnn-mnist.csv"));
+        assertEquals(List.of("variant", "epoch", "test_accuracy", "seconds"), List.of(csv.get(0).split(",")));
+        assertEquals(3, csv.size(), "one row per variant and epoch");
+        double accuracy = Double.parseDouble(csv.get(1).split(",")[2]);
+        assertTrue(accuracy > 0.3 && accuracy <= 1, "256 images give better than chance: " + accuracy);
     }
 }
