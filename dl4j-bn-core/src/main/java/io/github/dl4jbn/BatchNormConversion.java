@@ -113,6 +113,13 @@ public final class BatchNormConversion {
             throw new IllegalArgumentException("BatchNorm \"" + b.getLayerName() + "\" applies " + b.getActivationFn()
                     + ", which DL4J's BatchNormalization would ignore: move it to an ActivationLayer first");
         }
+        if (b.getRenorm() != null || b.getVirtualBatchSize() != 0) {
+            throw new IllegalArgumentException("BatchNorm \"" + b.getLayerName() + "\" trains with "
+                    + (b.getRenorm() != null ? b.getRenorm() : "") + (b.getRenorm() != null && b.getVirtualBatchSize() != 0 ? " and " : "")
+                    + (b.getVirtualBatchSize() != 0 ? "ghost batches of " + b.getVirtualBatchSize() : "")
+                    + ", which DL4J's BatchNormalization cannot do: inference would be the same, training would not."
+                    + " Fold the network for inference instead (InferenceFolding)");
+        }
         BatchNormalization bn = new BatchNormalization.Builder().name(b.getLayerName()).nIn(b.getNIn()).nOut(b.getNOut())
                 .eps(b.getEps()).decay(b.getDecay()).useLogStd(false)
                 .lockGammaBeta(b.isLockGammaBeta()).gamma(b.getGamma()).beta(b.getBeta())

@@ -60,6 +60,10 @@ class ConfigValidationTest {
                         "varianceEstimate, the data formats and nonFiniteBatches must be set"),
                 new Invalid("no non-finite policy", null, c -> c.setNonFiniteBatches(null), "nonFiniteBatches", "null",
                         "nonFiniteBatches null"),
+                new Invalid("virtualBatchSize 1", b -> b.virtualBatchSize(1), c -> c.setVirtualBatchSize(1), "virtualBatchSize", "1",
+                        "virtualBatchSize must be 0 (off) or at least 2 examples per ghost batch, got 1"),
+                new Invalid("virtualBatchSize -4", b -> b.virtualBatchSize(-4), c -> c.setVirtualBatchSize(-4), "virtualBatchSize", "-4",
+                        "virtualBatchSize must be 0 (off) or at least 2 examples per ghost batch, got -4"),
                 new Invalid("no NCHW/NHWC format", null, c -> c.setCnn2dFormat(null), "cnn2dFormat", "null",
                         "formats null/NCW/NCDHW")
         ).map(Arguments::of);

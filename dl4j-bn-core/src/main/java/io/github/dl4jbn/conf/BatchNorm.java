@@ -85,6 +85,10 @@ public class BatchNorm extends FeedForwardLayer {
     private Convolution3D.DataFormat cnn3dFormat = Convolution3D.DataFormat.NCDHW;
     /** What a training batch with non-finite statistics does: fail, or skip the running update. */
     private NonFinitePolicy nonFiniteBatches = NonFinitePolicy.FAIL;
+    /** Batch Renormalization's clipping schedule, or null for plain Batch Normalization. */
+    private Renorm renorm;
+    /** Examples per ghost batch (statistics per slice of the mini-batch), or 0 for the whole mini-batch. */
+    private int virtualBatchSize;
     /** The kind of input type the channel count came from (fixes the input rank), or null when nIn was set. */
     private InputType.Type inputKind;
 
@@ -102,6 +106,8 @@ public class BatchNorm extends FeedForwardLayer {
         this.rnnFormat = builder.rnnFormat;
         this.cnn3dFormat = builder.cnn3dFormat;
         this.nonFiniteBatches = builder.nonFiniteBatches;
+        this.renorm = builder.renorm;
+        this.virtualBatchSize = builder.virtualBatchSize;
         if (this.activationFn == null) {
             this.activationFn = new ActivationIdentity();   // so that a network-wide default does not leak in
         }
@@ -285,6 +291,12 @@ public class BatchNorm extends FeedForwardLayer {
             return "varianceEstimate, the data formats and nonFiniteBatches must be set, got varianceEstimate "
                     + varianceEstimate + ", formats " + cnn2dFormat + "/" + rnnFormat + "/" + cnn3dFormat
                     + ", nonFiniteBatches " + nonFiniteBatches;
+        }
+        if (renorm != null && renorm.problem() != null) {
+            return renorm.problem();
+        }
+        if (virtualBatchSize < 0 || virtualBatchSize == 1) {
+            return "virtualBatchSize must be 0 (off) or at least 2 examples per ghost batch, got " + virtualBatchSize;
         }
         for (LayerConstraint c : constraints == null ? List.<LayerConstraint>of() : constraints) {
             Set<String> on = new HashSet<>(c.getParams());
@@ -494,6 +506,26 @@ public class BatchNorm extends FeedForwardLayer {
         this.nonFiniteBatches = nonFiniteBatches;
     }
 
+    /** @return Batch Renormalization's schedule, or null when the layer is plain Batch Normalization */
+    public Renorm getRenorm() {
+        return renorm;
+    }
+
+    /** @param renorm Batch Renormalization's schedule, or null for plain Batch Normalization */
+    public void setRenorm(Renorm renorm) {
+        this.renorm = renorm;
+    }
+
+    /** @return examples per ghost batch, or 0 when the statistics span the whole mini-batch */
+    public int getVirtualBatchSize() {
+        return virtualBatchSize;
+    }
+
+    /** @param virtualBatchSize examples per ghost batch (at least 2), or 0 for the whole mini-batch */
+    public void setVirtualBatchSize(int virtualBatchSize) {
+        this.virtualBatchSize = virtualBatchSize;
+    }
+
     /**
      * @return the kind of input type the channel count was inferred from (FF, RNN, CNN or CNN3D), which fixes the
      *         input rank; null when nIn was set by hand (any rank from 2 to 5 is then accepted)
@@ -521,20 +553,23 @@ public class BatchNorm extends FeedForwardLayer {
                 && lockGammaBeta == that.lockGammaBeta && Double.compare(gamma, that.gamma) == 0
                 && Double.compare(beta, that.beta) == 0 && regularizeGammaBeta == that.regularizeGammaBeta
                 && cnn2dFormat == that.cnn2dFormat && rnnFormat == that.rnnFormat && cnn3dFormat == that.cnn3dFormat
-                && nonFiniteBatches == that.nonFiniteBatches && inputKind == that.inputKind;
+                && nonFiniteBatches == that.nonFiniteBatches && inputKind == that.inputKind
+                && Objects.equals(renorm, that.renorm) && virtualBatchSize == that.virtualBatchSize;
     }
 
     @Override
     public int hashCode() {
         return Objects.hash(super.hashCode(), eps, decay, cumulativeAverage, varianceEstimate, lockGammaBeta, gamma,
-                beta, regularizeGammaBeta, cnn2dFormat, rnnFormat, cnn3dFormat, nonFiniteBatches, inputKind);
+                beta, regularizeGammaBeta, cnn2dFormat, rnnFormat, cnn3dFormat, nonFiniteBatches, inputKind, renorm,
+                virtualBatchSize);
     }
 
     @Override
     public String toString() {
         return "BatchNorm(name=" + getLayerName() + ", nIn=" + nIn + ", eps=" + eps
                 + (cumulativeAverage ? ", cumulativeAverage" : ", decay=" + decay) + ", variance=" + varianceEstimate
-                + (lockGammaBeta ? ", locked gamma=" + gamma + " beta=" + beta : "") + ")";
+                + (lockGammaBeta ? ", locked gamma=" + gamma + " beta=" + beta : "")
+                + (renorm == null ? "" : ", " + renorm) + (virtualBatchSize == 0 ? "" : ", virtualBatchSize=" + virtualBatchSize) + ")";
     }
 
     /**
@@ -556,6 +591,8 @@ public class BatchNorm extends FeedForwardLayer {
         private List<LayerConstraint> gammaConstraints = new ArrayList<>();
         private List<LayerConstraint> betaConstraints = new ArrayList<>();
         private NonFinitePolicy nonFiniteBatches = NonFinitePolicy.FAIL;
+        private Renorm renorm;
+        private int virtualBatchSize;
 
         /** Starts a builder with every default. */
         public Builder() {
@@ -713,6 +750,34 @@ public class BatchNorm extends FeedForwardLayer {
          */
         public Builder nonFiniteBatches(NonFinitePolicy policy) {
             this.nonFiniteBatches = Objects.requireNonNull(policy, "policy");
+            return this;
+        }
+
+        /**
+         * Batch Renormalization (Ioffe 2017): training normalizes with {@code xhat * r + d}, r and d computed
+         * from the running statistics and clipped as the schedule says, constants in the backward pass.
+         * Inference is unchanged. Default: off. With {@code Renorm.constant(1, 0)} the layer is plain Batch
+         * Normalization, bit for bit.
+         *
+         * @param schedule the clipping schedule, for example {@code Renorm.warmUp(3, 5, 5000, 20000)}
+         * @return this builder
+         */
+        public Builder renorm(Renorm schedule) {
+            this.renorm = Objects.requireNonNull(schedule, "schedule");
+            return this;
+        }
+
+        /**
+         * Ghost batches (Hoffer, Hubara and Soudry 2017): training statistics, and the backward pass, per slice
+         * of {@code examples} examples along the batch axis. The running statistics move once per mini-batch,
+         * by the average of the slices' statistics. The mini-batch must be a multiple of {@code examples}.
+         * Default: 0, off.
+         *
+         * @param examples examples per ghost batch, at least 2
+         * @return this builder
+         */
+        public Builder virtualBatchSize(int examples) {
+            this.virtualBatchSize = examples;
             return this;
         }
 

@@ -153,4 +153,70 @@ public final class ChannelMath {
             running[c] = (1.0 - weight) * running[c] + weight * batch[c];
         }
     }
+
+    /**
+     * Batch Renormalization's correction (Ioffe 2017, Algorithm 1): {@code r = clip(sigma_B / sigma, 1/rMax, rMax)}
+     * and {@code d = clip((mu_B - mu) / sigma, -dMax, dMax)}, with {@code sigma_B = sqrt(var_B + eps)} from this
+     * batch and {@code mu}, {@code sigma = sqrt(var + eps)} from the running statistics that inference uses. So
+     * unclipped, {@code xhat * r + d = (x - mu) / sigma}: training normalizes as inference does.
+     *
+     * @param batchMean    mu_B
+     * @param batchVar     var_B (biased)
+     * @param runningMean  mu
+     * @param runningVar   the running variance
+     * @param eps          the epsilon of both square roots
+     * @param rMax         bound of r, at least 1
+     * @param dMax         bound of |d|, at least 0
+     * @param r            output, r per channel
+     * @param d            output, d per channel
+     * @return whether any channel has {@code r != 1} or {@code d != 0} (otherwise this is plain Batch Normalization)
+     */
+    public static boolean renorm(double[] batchMean, double[] batchVar, double[] runningMean, double[] runningVar,
+                                 double eps, double rMax, double dMax, double[] r, double[] d) {
+        boolean active = false;
+        for (int c = 0; c < r.length; c++) {
+            double sigma = Math.sqrt(runningVar[c] + eps);
+            double ratio = Math.sqrt(batchVar[c] + eps) / sigma;    // sigma_B / sigma
+            r[c] = Math.min(rMax, Math.max(1.0 / rMax, ratio));      // clip to [1/rMax, rMax]
+            double shift = (batchMean[c] - runningMean[c]) / sigma;  // (mu_B - mu) / sigma
+            d[c] = dMax == 0 ? 0.0 : Math.min(dMax, Math.max(-dMax, shift));   // clip to [-dMax, dMax]
+            active |= r[c] != 1.0 || d[c] != 0.0;
+        }
+        return active;
+    }
+
+    /**
+     * Folds Batch Renormalization's constants into the affine coefficients:
+     * {@code gamma (xhat r + d) + beta = (gamma r) xhat + (beta + gamma d)}, so the forward's and the backward's
+     * passes run unchanged with {@code gamma r} and {@code beta + gamma d}.
+     *
+     * @param gamma     per-channel scale
+     * @param beta      per-channel shift
+     * @param r         from {@link #renorm}
+     * @param d         from {@link #renorm}
+     * @param gammaOut  output, {@code gamma r}
+     * @param betaOut   output, {@code beta + gamma d}
+     */
+    public static void renormAffine(double[] gamma, double[] beta, double[] r, double[] d, double[] gammaOut,
+                                    double[] betaOut) {
+        for (int c = 0; c < gamma.length; c++) {
+            gammaOut[c] = gamma[c] * r[c];
+            betaOut[c] = beta[c] + gamma[c] * d[c];
+        }
+    }
+
+    /**
+     * gamma's gradient under Batch Renormalization, from the passes' {@code sum(dy * xhat)} and {@code sum(dy)}:
+     * {@code y = gamma (xhat r + d) + beta}, so {@code dgamma = r sum(dy xhat) + d sum(dy)}, r and d constants.
+     *
+     * @param dgamma in: {@code sum(dy * xhat)}; out: gamma's gradient
+     * @param dbeta  {@code sum(dy)}
+     * @param r      from {@link #renorm}
+     * @param d      from {@link #renorm}
+     */
+    public static void renormGammaGradient(double[] dgamma, double[] dbeta, double[] r, double[] d) {
+        for (int c = 0; c < dgamma.length; c++) {
+            dgamma[c] = r[c] * dgamma[c] + d[c] * dbeta[c];
+        }
+    }
 }

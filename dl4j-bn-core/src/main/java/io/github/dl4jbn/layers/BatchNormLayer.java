@@ -1,6 +1,7 @@
 package io.github.dl4jbn.layers;
 
 import io.github.dl4jbn.conf.BatchNorm;
+import io.github.dl4jbn.conf.Renorm;
 import io.github.dl4jbn.conf.VarianceEstimate;
 import io.github.dl4jbn.kernels.ChannelMath;
 import io.github.dl4jbn.kernels.ChannelView;
@@ -19,6 +20,8 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastMulOp;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.INDArrayIndex;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import java.util.Arrays;
 
@@ -44,11 +47,20 @@ import java.util.Arrays;
 public class BatchNormLayer extends BaseLayer<BatchNorm> {
 
     /**
-     * What a forward pass keeps for the backward pass: per-channel vectors only, never a tensor; {@code skip}
-     * marks channels whose running statistics this batch must not update (non-finite, under SKIP).
+     * What a forward pass keeps for the backward pass: per-channel vectors only, never a tensor. One slice per
+     * ghost batch (one for the whole mini-batch without them), {@code rows} examples each.
      */
-    private record ForwardCache(ChannelView view, long m, boolean batchStatistics, double[] mean, double[] invStd,
-                                double[] batchVariance, boolean[] skip) {
+    private record ForwardCache(long rows, boolean batchStatistics, Slice[] slices) {
+    }
+
+    /**
+     * One slice's forward: its view and m, the statistics it was normalized with, {@code skip} for channels
+     * whose running statistics it must not update (non-finite, under SKIP), and the gamma and beta the passes
+     * ran with: the layer's, or under Batch Renormalization {@code gamma r} and {@code beta + gamma d}
+     * ({@code r}, {@code d} null when they are 1 and 0).
+     */
+    private record Slice(ChannelView view, long m, double[] mean, double[] invStd, double[] batchVariance,
+                         boolean[] skip, double[] gamma, double[] beta, double[] r, double[] d) {
     }
 
     /** The passes this layer runs: host memory kernels on ND4J's CPU backend, ND4J ops elsewhere. */
@@ -117,44 +129,17 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         assertInputSet(false);
         ChannelView view = InputLayout.of(input.shape(), layerConf(), layerId());
         INDArray mask = InputLayout.mask(maskArray, input.shape(), view, layerId());
-        boolean collecting = !training && populationAverage != null;
-        kernels.loadMask(mask);
-        long valid = mask == null ? view.valuesPerChannel() : kernels.validPositions();
-        if ((training || collecting) && valid < 2) {
-            throw new DL4JInvalidInputException("BatchNorm " + layerId() + ": "
-                    + (training ? "training" : "estimating population statistics") + " needs more than one value per "
-                    + "channel to compute a batch variance, got input shape " + Arrays.toString(input.shape())
-                    + (mask == null ? "" : " with " + valid + " unmasked position(s)")
-                    + " (" + valid + " value per channel); use a mini-batch of 2 or more"
-                    + (training ? ", or inference mode" : ""));
-        }
+        long rows = training ? ghostBatchRows() : input.size(0);
+        int count = (int) (input.size(0) / rows);
         applyDropOutIfNecessary(training, workspaceMgr);
-        kernels.loadInput(input);
-        if (collecting) {
-            collectBatchStatistics(view);
-        }
-
-        int channels = view.channels();
-        double[] mean;
-        double[] variance;
-        long m = valid;
-        boolean[] skip = null;
-        if (training) {
-            mean = arrays.get("batchMean", channels);
-            variance = arrays.get("batchVariance", channels);
-            m = kernels.batchStatistics(view, mean, variance);               // Algorithm 1, lines 1-2
-            skip = guard.check(mean, variance, floatRange, layerConf().getNonFiniteBatches(),
-                    () -> kernels.countNonFinite(view), layerId(), "training");
-        } else {
-            mean = param(BatchNormParamInitializer.MEAN);
-            variance = param(BatchNormParamInitializer.VAR);
-        }
-        double[] invStd = arrays.get("invStd", channels);
-        ChannelMath.inverseStd(variance, layerConf().getEps(), invStd);
         INDArray output = HostArrays.createUninitialized(workspaceMgr, ArrayType.ACTIVATIONS, dataType, input.shape());
-        kernels.normalize(view, mean, invStd, gammaOrBeta(BatchNormParamInitializer.GAMMA, channels),
-                gammaOrBeta(BatchNormParamInitializer.BETA, channels), output);   // Alg. 1 lines 3-4 / Alg. 2 line 11
-        cache = new ForwardCache(view, m, training, mean, invStd, training ? variance : null, skip);
+        Slice[] slices = new Slice[count];
+        for (int s = 0; s < count; s++) {                        // per ghost batch; nothing is written yet
+            slices[s] = count == 1 ? forward(training, view, input, mask, output, "")
+                    : forward(training, InputLayout.of(rows(input, s, rows).shape(), layerConf(), layerId()),
+                    rows(input, s, rows), rows(mask, s, rows), rows(output, s, rows), "@" + s);
+        }
+        cache = new ForwardCache(rows, training, slices);
         if (!(layerConf().getActivationFn() instanceof ActivationIdentity)) {
             output = layerConf().getActivationFn().getActivation(output, training);
             if (mask != null) {
@@ -162,6 +147,98 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
             }
         }
         return output;
+    }
+
+    /**
+     * Normalizes one slice of the input (the whole mini-batch, or one ghost batch) into {@code out}.
+     *
+     * @param name suffix of the slice's working arrays ("" for the whole batch, "@s" for ghost batch s)
+     */
+    private Slice forward(boolean training, ChannelView view, INDArray x, INDArray mask, INDArray out, String name) {
+        boolean collecting = !training && populationAverage != null;
+        kernels.loadMask(mask);
+        long valid = mask == null ? view.valuesPerChannel() : kernels.validPositions();
+        if ((training || collecting) && valid < 2) {
+            throw new DL4JInvalidInputException("BatchNorm " + layerId() + ": "
+                    + (training ? "training" : "estimating population statistics") + " needs more than one value per "
+                    + "channel to compute a batch variance, got input shape " + Arrays.toString(x.shape())
+                    + (mask == null ? "" : " with " + valid + " unmasked position(s)")
+                    + " (" + valid + " value per channel); use a mini-batch of 2 or more"
+                    + (training ? ", or inference mode" : ""));
+        }
+        kernels.loadInput(x);
+        if (collecting) {
+            collectBatchStatistics(view);
+        }
+        int channels = view.channels();
+        double[] gamma = gammaOrBeta(BatchNormParamInitializer.GAMMA, channels);
+        double[] beta = gammaOrBeta(BatchNormParamInitializer.BETA, channels);
+        if (!training) {
+            double[] mean = param(BatchNormParamInitializer.MEAN);
+            double[] invStd = arrays.get("invStd", channels);
+            ChannelMath.inverseStd(param(BatchNormParamInitializer.VAR), layerConf().getEps(), invStd);
+            kernels.normalize(view, mean, invStd, gamma, beta, out);           // Algorithm 2, line 11
+            return new Slice(view, valid, mean, invStd, null, null, gamma, beta, null, null);
+        }
+        double[] mean = arrays.get("batchMean" + name, channels);
+        double[] variance = arrays.get("batchVariance" + name, channels);
+        long m = kernels.batchStatistics(view, mean, variance);                 // Algorithm 1, lines 1-2
+        boolean[] skip = guard.check(mean, variance, floatRange, layerConf().getNonFiniteBatches(),
+                () -> kernels.countNonFinite(view), layerId(), "training");
+        double[] invStd = arrays.get("invStd" + name, channels);
+        ChannelMath.inverseStd(variance, layerConf().getEps(), invStd);
+        double[] r = null;
+        double[] d = null;
+        Renorm renorm = layerConf().getRenorm();
+        if (renorm != null) {                                   // Batch Renormalization: xhat r + d, r and d constants
+            r = arrays.get("renormR" + name, channels);
+            d = arrays.get("renormD" + name, channels);
+            long iteration = getIterationCount();
+            if (ChannelMath.renorm(mean, variance, param(BatchNormParamInitializer.MEAN), param(BatchNormParamInitializer.VAR),
+                    layerConf().getEps(), renorm.rMaxAt(iteration), renorm.dMaxAt(iteration), r, d)) {
+                double[] scaled = arrays.get("renormGamma" + name, channels);
+                double[] shifted = arrays.get("renormBeta" + name, channels);
+                ChannelMath.renormAffine(gamma, beta, r, d, scaled, shifted);
+                gamma = scaled;
+                beta = shifted;
+            } else {
+                r = null;                                       // r = 1, d = 0: plain Batch Normalization, bit for bit
+                d = null;
+            }
+        }
+        kernels.normalize(view, mean, invStd, gamma, beta, out);               // Algorithm 1, lines 3-4
+        return new Slice(view, m, mean, invStd, variance, skip, gamma, beta, r, d);
+    }
+
+    /**
+     * @return examples per ghost batch in training: the configured virtual batch size, or the whole mini-batch
+     * @throws DL4JInvalidInputException if the mini-batch is no multiple of the virtual batch size
+     */
+    private long ghostBatchRows() {
+        int k = layerConf().getVirtualBatchSize();
+        long examples = input.size(0);
+        if (k == 0 || k == examples) {
+            return examples;
+        }
+        if (examples % k != 0) {
+            throw new DL4JInvalidInputException("BatchNorm " + layerId() + ": virtualBatchSize " + k + " needs a "
+                    + "mini-batch that is a multiple of " + k + " examples in training, got " + examples
+                    + " (input shape " + Arrays.toString(input.shape()) + ")");
+        }
+        return k;
+    }
+
+    /** Rows {@code [s * rows, (s + 1) * rows)} of an array along its first axis: a contiguous view, or null. */
+    private static INDArray rows(INDArray a, int s, long rows) {
+        if (a == null) {
+            return null;
+        }
+        INDArrayIndex[] index = new INDArrayIndex[a.rank()];
+        index[0] = NDArrayIndex.interval(s * rows, (s + 1) * rows);
+        for (int i = 1; i < index.length; i++) {
+            index[i] = NDArrayIndex.all();
+        }
+        return a.get(index);
     }
 
     /** Multiplies an array of the input's shape by the mask, broadcast along the channels. */
@@ -195,22 +272,45 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
             throw new DL4JInvalidInputException("BatchNorm " + layerId() + ": expected an output gradient of shape "
                     + Arrays.toString(input.shape()) + ", got " + Arrays.toString(epsilon.shape()));
         }
-        ChannelView view = f.view();
-        int channels = view.channels();
-        double[] gamma = gammaOrBeta(BatchNormParamInitializer.GAMMA, channels);
-        kernels.loadInput(input);
+        int channels = f.slices()[0].view().channels();
+        int count = f.slices().length;
+        INDArray mask = InputLayout.mask(maskArray, input.shape(), InputLayout.of(input.shape(), layerConf(), layerId()), layerId());
         if (!(layerConf().getActivationFn() instanceof ActivationIdentity)) {
             // through the activation first: recompute z = bn(x), then dL/dz = act'(z) * epsilon
             INDArray z = HostArrays.createUninitialized(workspaceMgr, ArrayType.BP_WORKING_MEM, dataType, input.shape());
-            kernels.normalize(view, f.mean(), f.invStd(), gamma, gammaOrBeta(BatchNormParamInitializer.BETA, channels), z);
+            for (int s = 0; s < count; s++) {
+                Slice sl = f.slices()[s];
+                kernels.loadMask(count == 1 ? mask : rows(mask, s, f.rows()));
+                kernels.loadInput(count == 1 ? input : rows(input, s, f.rows()));
+                kernels.normalize(sl.view(), sl.mean(), sl.invStd(), sl.gamma(), sl.beta(), count == 1 ? z : rows(z, s, f.rows()));
+            }
             epsilon = layerConf().getActivationFn().backprop(z, workspaceMgr.dup(ArrayType.BP_WORKING_MEM, epsilon, 'c')).getFirst();
         }
-        kernels.loadGradient(epsilon);
 
         double[] dgamma = arrays.get("dgamma", channels);
         double[] dbeta = arrays.get("dbeta", channels);
         INDArray dx = HostArrays.createUninitialized(workspaceMgr, ArrayType.ACTIVATION_GRAD, dataType, input.shape());
-        kernels.backward(view, f.m(), f.mean(), f.invStd(), gamma, f.batchStatistics(), dx, dgamma, dbeta);
+        double[] sliceDgamma = count == 1 ? dgamma : arrays.get("sliceDgamma", channels);
+        double[] sliceDbeta = count == 1 ? dbeta : arrays.get("sliceDbeta", channels);
+        Arrays.fill(dgamma, 0.0);
+        Arrays.fill(dbeta, 0.0);
+        for (int s = 0; s < count; s++) {                        // per ghost batch: its own statistics and m
+            Slice sl = f.slices()[s];
+            kernels.loadMask(count == 1 ? mask : rows(mask, s, f.rows()));
+            kernels.loadInput(count == 1 ? input : rows(input, s, f.rows()));
+            kernels.loadGradient(count == 1 ? epsilon : rows(epsilon, s, f.rows()));
+            kernels.backward(sl.view(), sl.m(), sl.mean(), sl.invStd(), sl.gamma(), f.batchStatistics(),
+                    count == 1 ? dx : rows(dx, s, f.rows()), sliceDgamma, sliceDbeta);
+            if (sl.r() != null) {
+                ChannelMath.renormGammaGradient(sliceDgamma, sliceDbeta, sl.r(), sl.d());   // r sum(dy xhat) + d sum(dy)
+            }
+            if (count > 1) {
+                for (int c = 0; c < channels; c++) {
+                    dgamma[c] += sliceDgamma[c];                 // gamma and beta are shared by the slices
+                    dbeta[c] += sliceDbeta[c];
+                }
+            }
+        }
         dx = backpropDropOutIfPresent(dx);
 
         Gradient gradient = new DefaultGradient();
@@ -227,8 +327,8 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
             gradient.gradientForVariable().put(key, zero);
         }
         if (f.batchStatistics()) {
-            updateRunningStatistics(f);
-            cache = new ForwardCache(view, f.m(), false, f.mean(), f.invStd(), null, null);   // one update per forward
+            updateRunningStatistics(f.slices());
+            cache = new ForwardCache(f.rows(), false, f.slices());             // one update per forward
         }
         return new Pair<>(gradient, dx);
     }
@@ -311,28 +411,37 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         }
     }
 
-    /** Algorithm 2, line 10 (or its moving-average form), with the batch variance made unbiased if configured. */
-    private void updateRunningStatistics(ForwardCache f) {
+    /**
+     * Algorithm 2, line 10 (or its moving-average form), with the batch variance made unbiased if configured.
+     * With ghost batches the batch values are the slices' averages: one update per mini-batch.
+     */
+    private void updateRunningStatistics(Slice[] slices) {
         BatchNorm conf = layerConf();
-        int channels = f.view().channels();
+        int channels = slices[0].view().channels();
+        double[] batchMean = arrays.get("runningUpdateMean", channels);
         double[] batchVariance = arrays.get("runningUpdate", channels);
-        double factor = conf.getVarianceEstimate() == VarianceEstimate.UNBIASED ? ChannelMath.unbiasedFactor(f.m()) : 1.0;
-        for (int c = 0; c < channels; c++) {
-            batchVariance[c] = factor * f.batchVariance()[c];                  // m/(m-1) var_B, or var_B
+        Arrays.fill(batchMean, 0.0);
+        Arrays.fill(batchVariance, 0.0);
+        for (Slice sl : slices) {
+            double factor = conf.getVarianceEstimate() == VarianceEstimate.UNBIASED ? ChannelMath.unbiasedFactor(sl.m()) : 1.0;
+            for (int c = 0; c < channels; c++) {
+                batchMean[c] += sl.mean()[c] / slices.length;
+                batchVariance[c] += factor * sl.batchVariance()[c] / slices.length;   // m/(m-1) var_B, or var_B
+            }
         }
         double[] count = conf.isCumulativeAverage() ? param(BatchNormParamInitializer.BATCH_COUNT) : null;
         double weight = ChannelMath.runningWeight(conf.getDecay(), count != null, count == null ? 0 : count[0]);
         double[] mean = param(BatchNormParamInitializer.MEAN);
         double[] variance = param(BatchNormParamInitializer.VAR);
-        if (f.skip() != null) {                                  // skipped channels: their batch value is the old one
-            for (int c = 0; c < channels; c++) {
-                if (f.skip()[c]) {
-                    f.mean()[c] = mean[c];
+        for (Slice sl : slices) {
+            for (int c = 0; sl.skip() != null && c < channels; c++) {
+                if (sl.skip()[c]) {                              // skipped channels: their batch value is the old one
+                    batchMean[c] = mean[c];
                     batchVariance[c] = variance[c];
                 }
             }
         }
-        ChannelMath.runningAverage(mean, f.mean(), weight);
+        ChannelMath.runningAverage(mean, batchMean, weight);
         ChannelMath.runningAverage(variance, batchVariance, weight);
         writeParam(BatchNormParamInitializer.MEAN, mean);
         writeParam(BatchNormParamInitializer.VAR, variance);

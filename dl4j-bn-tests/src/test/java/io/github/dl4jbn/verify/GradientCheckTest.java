@@ -272,4 +272,34 @@ class GradientCheckTest {
                 .epsilon(EPSILON).maxRelError(MAX_REL_ERROR).minAbsoluteError(MIN_ABS_ERROR)
                 .print(GradientCheckUtil.PrintMode.FAILURES_ONLY).excludeParams(Set.of("1_mean", "1_var"))));
     }
+
+    /**
+     * Batch Renormalization with its clipping active on every channel (running variance 100 and mean -10 against
+     * the batch's, rMax 1.01, dMax 0.05, decay 0.9999 so the check's own calls barely move them): r and d are then
+     * locally constant and the numeric gradient must agree. Ghost batches of 3 in a mini-batch of 6, alone and
+     * with Batch Renormalization.
+     */
+    @ParameterizedTest(name = "renorm {0}, ghost batches {1}")
+    @org.junit.jupiter.params.provider.CsvSource({"true, 0", "false, 3", "true, 3"})
+    void batchRenormAndGhostBatches(boolean renorm, int ghost) {
+        BatchNorm.Builder b = new BatchNorm.Builder().decay(0.9999).virtualBatchSize(ghost);
+        if (renorm) {
+            b.renorm(io.github.dl4jbn.conf.Renorm.constant(1.01, 0.05));
+        }
+        MultiLayerConfiguration conf = base().list()
+                .layer(new DenseLayer.Builder().nOut(5).activation(Activation.IDENTITY).hasBias(false).build())
+                .layer(b.build())
+                .layer(new DenseLayer.Builder().nOut(4).activation(Activation.TANH).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(3).activation(Activation.SOFTMAX).build())
+                .setInputType(InputType.feedForward(4)).build();
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        net.getLayer(1).setParam("mean", Nd4j.valueArrayOf(new long[]{1, 5}, -10.0, DataType.DOUBLE));
+        net.getLayer(1).setParam("var", Nd4j.valueArrayOf(new long[]{1, 5}, 100.0, DataType.DOUBLE));
+        assertTrue(GradientCheckUtil.checkGradients(new GradientCheckUtil.MLNConfig().net(net)
+                .input(gaussian(new long[]{6, 4}, 31, 0.5, 1)).labels(oneHot(6, 3, 32))
+                .epsilon(EPSILON).maxRelError(MAX_REL_ERROR).minAbsoluteError(MIN_ABS_ERROR)
+                .print(GradientCheckUtil.PrintMode.FAILURES_ONLY).excludeParams(Set.of("1_mean", "1_var"))),
+                "renorm " + renorm + ", ghost batches " + ghost);
+    }
 }

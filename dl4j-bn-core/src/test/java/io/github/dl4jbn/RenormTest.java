@@ -1,0 +1,369 @@
+package io.github.dl4jbn;
+
+import io.github.dl4jbn.conf.BatchNorm;
+import io.github.dl4jbn.conf.Renorm;
+import org.deeplearning4j.exception.DL4JInvalidInputException;
+import org.deeplearning4j.nn.api.Layer;
+import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.inputs.InputType;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.layers.OutputLayer;
+import org.deeplearning4j.nn.gradient.Gradient;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
+import org.deeplearning4j.util.ModelSerializer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.nd4j.common.primitives.Pair;
+import org.nd4j.linalg.activations.Activation;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.INDArrayIndex;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.lossfunctions.LossFunctions;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Batch Renormalization (Ioffe 2017) and ghost batches (Hoffer et al. 2017) against independent references: a
+ * double-precision transcription of Batch Renormalization's forward and its backward with r and d held
+ * constant (built on {@link ReferenceBatchNorm}'s statistics, written term by term), plain Batch
+ * Normalization bit for bit where the clipping leaves nothing to do, and the same layer run on each ghost
+ * batch separately.
+ */
+class RenormTest {
+
+    private static final double EPS = 1e-5;
+
+    /** Batch Renormalization's forward and backward by the paper, r and d constants; per-channel r and d given. */
+    private record RenormReference(double[] y, double[] dx, double[] dgamma, double[] dbeta, double[] r, double[] d,
+                                   boolean clipped) {
+
+        static RenormReference of(ReferenceBatchNorm ref, double[] x, double[] dy, double[] gamma, double[] beta,
+                                  double[] runningMean, double[] runningVar, double rMax, double dMax, int channelAxis) {
+            ReferenceBatchNorm.Stats s = ref.stats(x);
+            int channels = gamma.length;
+            double[] r = new double[channels];
+            double[] d = new double[channels];
+            boolean clipped = false;
+            for (int c = 0; c < channels; c++) {
+                double sigmaB = Math.sqrt(s.biasedVar()[c] + EPS);
+                double sigma = Math.sqrt(runningVar[c] + EPS);
+                double rawR = sigmaB / sigma;
+                double rawD = (s.mean()[c] - runningMean[c]) / sigma;
+                r[c] = Math.max(1 / rMax, Math.min(rMax, rawR));
+                d[c] = Math.max(-dMax, Math.min(dMax, rawD));
+                clipped |= r[c] != rawR || d[c] != rawD;
+            }
+            long[] shape = ref.shape();
+            long inner = 1;
+            for (int a = shape.length - 1; a > channelAxis; a--) {
+                inner *= shape[a];
+            }
+            int m = s.m();
+            double[] y = new double[x.length];
+            double[] dxhat = new double[x.length];
+            double[] dSigmaB = new double[channels];
+            double[] dMuB = new double[channels];
+            double[] dgamma = new double[channels];
+            double[] dbeta = new double[channels];
+            for (int i = 0; i < x.length; i++) {
+                int c = (int) ((i / inner) % channels);
+                double sigmaB = Math.sqrt(s.biasedVar()[c] + EPS);
+                double xhat = (x[i] - s.mean()[c]) / sigmaB;
+                double yhat = xhat * r[c] + d[c];                        // Batch Renorm, Algorithm 1
+                y[i] = gamma[c] * yhat + beta[c];
+                dgamma[c] += dy[i] * yhat;                              // dL/dgamma = sum dy yhat
+                dbeta[c] += dy[i];                                      // dL/dbeta = sum dy
+                dxhat[i] = dy[i] * gamma[c] * r[c];                     // dL/dxhat = dL/dyhat r
+                dSigmaB[c] += dxhat[i] * (x[i] - s.mean()[c]) * -1 / (sigmaB * sigmaB);   // dL/dsigma_B
+                dMuB[c] += dxhat[i] * -1 / sigmaB;                      // dL/dmu_B (the sigma_B path sums to 0)
+            }
+            double[] dx = new double[x.length];
+            for (int i = 0; i < x.length; i++) {
+                int c = (int) ((i / inner) % channels);
+                double sigmaB = Math.sqrt(s.biasedVar()[c] + EPS);
+                dx[i] = dxhat[i] / sigmaB + dSigmaB[c] * (x[i] - s.mean()[c]) / (m * sigmaB) + dMuB[c] / m;
+            }
+            return new RenormReference(y, dx, dgamma, dbeta, r, d, clipped);
+        }
+    }
+
+    static Stream<Arguments> layoutsAndClipping() {
+        return Nets.layouts().stream().flatMap(l -> Stream.of(Arguments.of(l, false), Arguments.of(l, true)));
+    }
+
+    private static double[] ramp(int n, double from, double step) {
+        double[] v = new double[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = from + step * i;
+        }
+        return v;
+    }
+
+    @ParameterizedTest(name = "{0}, clipping {1}")
+    @MethodSource("layoutsAndClipping")
+    void forwardAndBackwardMatchThePaperWithRAndDConstant(Nets.Layout layout, boolean clipping) {
+        Renorm renorm = clipping ? Renorm.constant(1.1, 0.05) : Renorm.constant(1e6, 1e6);
+        MultiLayerNetwork net = Nets.single(new BatchNorm.Builder().renorm(renorm).build(), layout.inputType(), DataType.DOUBLE);
+        Layer l = Nets.first(net);
+        int channels = (int) layout.shape()[layout.channelAxis()];
+        double[] gamma = ramp(channels, 0.7, 0.3);
+        double[] beta = ramp(channels, -0.2, 0.25);
+        double[] runningMean = ramp(channels, 0.4, -0.3);            // far from the batch's: d well away from 0
+        double[] runningVar = ramp(channels, 2.5, 1.5);              // and r well away from 1
+        l.setParam("gamma", Nd4j.createFromArray(gamma).reshape(1, channels));
+        l.setParam("beta", Nd4j.createFromArray(beta).reshape(1, channels));
+        l.setParam("mean", Nd4j.createFromArray(runningMean).reshape(1, channels));
+        l.setParam("var", Nd4j.createFromArray(runningVar).reshape(1, channels));
+        INDArray x = Nets.random(layout.shape(), DataType.DOUBLE, 1.0, 2.0, 11);
+        INDArray dy = Nets.random(layout.shape(), DataType.DOUBLE, 0.0, 1.0, 12);
+
+        LayerWorkspaceMgr mgr = LayerWorkspaceMgr.noWorkspaces();
+        l.setInput(x, mgr);
+        INDArray y = l.activate(true, mgr);
+        Pair<Gradient, INDArray> g = l.backpropGradient(dy, mgr);
+
+        ReferenceBatchNorm ref = new ReferenceBatchNorm(layout.shape(), layout.channelAxis());
+        RenormReference e = RenormReference.of(ref, Nets.values(x), Nets.values(dy), gamma, beta, runningMean,
+                runningVar, renorm.getRMax(), renorm.getDMax(), layout.channelAxis());
+        assertEquals(clipping, e.clipped(), "the case exercises what it says (clipping " + clipping + ")");
+        Nets.assertClose(e.y(), Nets.values(y), 1e-10, 1e-12, "y");
+        Nets.assertClose(e.dx(), Nets.values(g.getSecond()), 1e-9, 1e-11, "dx");
+        Nets.assertClose(e.dgamma(), Nets.values(g.getFirst().getGradientFor("gamma")), 1e-10, 1e-12, "dgamma");
+        Nets.assertClose(e.dbeta(), Nets.values(g.getFirst().getGradientFor("beta")), 1e-10, 1e-12, "dbeta");
+        // the running statistics move from the batch statistics as in plain Batch Normalization
+        ReferenceBatchNorm.Stats s = ref.stats(Nets.values(x));
+        double[] expectedMean = new double[channels];
+        for (int c = 0; c < channels; c++) {
+            expectedMean[c] = 0.9 * runningMean[c] + 0.1 * s.mean()[c];
+        }
+        Nets.assertClose(expectedMean, Nets.values(l.getParam("mean")), 1e-12, 1e-14, "running mean");
+    }
+
+    private static DataSet batch(long seed, int rows) {
+        INDArray x = Nets.random(new long[]{rows, 4}, DataType.FLOAT, 5, 3, seed);
+        INDArray y = Nets.random(new long[]{rows, 2}, DataType.FLOAT, 0, 1, seed + 1000);
+        return new DataSet(x, y);
+    }
+
+    private static MultiLayerNetwork classifier(BatchNorm bn, DataType type) {
+        MultiLayerConfiguration conf = new NeuralNetConfiguration.Builder().dataType(type).seed(7).updater(new Adam(0.01))
+                .list()
+                .layer(new DenseLayer.Builder().nOut(6).activation(Activation.IDENTITY).hasBias(false).build())
+                .layer(bn)
+                .layer(new DenseLayer.Builder().nOut(5).activation(Activation.TANH).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MSE).nOut(2).activation(Activation.IDENTITY).build())
+                .setInputType(InputType.feedForward(4)).build();
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        return net;
+    }
+
+    private static void assertSameBits(MultiLayerNetwork expected, MultiLayerNetwork actual, String what) {
+        assertArrayEquals(Nets.values(expected.params()), Nets.values(actual.params()), what + ": parameters");
+        INDArray probe = batch(999, 16).getFeatures();
+        assertArrayEquals(Nets.values(expected.output(probe)), Nets.values(actual.output(probe)), what + ": outputs");
+    }
+
+    @Test
+    void withRMaxOneAndDMaxZeroItIsBatchNormBitForBit() {
+        MultiLayerNetwork plain = classifier(new BatchNorm.Builder().build(), DataType.FLOAT);
+        MultiLayerNetwork renorm = classifier(new BatchNorm.Builder().renorm(Renorm.constant(1, 0)).build(), DataType.FLOAT);
+        MultiLayerNetwork held = classifier(new BatchNorm.Builder().renorm(Renorm.warmUp(3, 5, 1000, 10)).build(), DataType.FLOAT);
+        for (int i = 0; i < 12; i++) {
+            DataSet d = batch(i, 16);
+            plain.fit(d);
+            renorm.fit(d);
+            held.fit(d);
+        }
+        assertSameBits(plain, renorm, "rMax 1, dMax 0");
+        assertSameBits(plain, held, "held at rMax 1, dMax 0 by the warm-up");
+        MultiLayerNetwork relaxed = classifier(new BatchNorm.Builder().renorm(Renorm.constant(3, 5)).build(), DataType.FLOAT);
+        for (int i = 0; i < 12; i++) {
+            relaxed.fit(batch(i, 16));
+        }
+        assertNotEquals(Nets.values(plain.params())[40], Nets.values(relaxed.params())[40], "relaxed clipping changes training");
+    }
+
+    @Test
+    void theScheduleHoldsThenRampsLinearly() {
+        Renorm r = Renorm.warmUp(3, 5, 100, 200);
+        assertEquals(1.0, r.rMaxAt(0));
+        assertEquals(0.0, r.dMaxAt(99));
+        assertEquals(1.0, r.rMaxAt(100));
+        assertEquals(2.0, r.rMaxAt(200), 1e-12);
+        assertEquals(2.5, r.dMaxAt(200), 1e-12);
+        assertEquals(3.0, r.rMaxAt(300));
+        assertEquals(5.0, r.dMaxAt(10_000));
+        assertEquals(3.0, Renorm.constant(3, 5).rMaxAt(0));
+    }
+
+    @Test
+    void aRestoredNetworkContinuesTheScheduleWhereItStopped() throws IOException {
+        BatchNorm bn = new BatchNorm.Builder().renorm(Renorm.warmUp(2.0, 1.0, 3, 10)).build();
+        MultiLayerNetwork net = classifier(bn, DataType.DOUBLE);
+        for (int i = 0; i < 8; i++) {
+            net.fit(batch(i, 16));
+        }
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        ModelSerializer.writeModel(net, bytes, true);
+        MultiLayerNetwork restored = ModelSerializer.restoreMultiLayerNetwork(new ByteArrayInputStream(bytes.toByteArray()), true);
+        assertEquals(8, restored.getIterationCount(), "the iteration, and with it the schedule, is saved");
+        assertEquals(bn.getRenorm(), ((BatchNorm) restored.getLayer(1).conf().getLayer()).getRenorm());
+        MultiLayerConfiguration json = MultiLayerConfiguration.fromJson(net.getLayerWiseConfigurations().toJson());
+        assertEquals(net.getLayerWiseConfigurations().getConf(1).getLayer(), json.getConf(1).getLayer(), "JSON round trip");
+        MultiLayerNetwork fresh = classifier(bn, DataType.DOUBLE);      // the same start, its schedule from iteration 0
+        fresh.setParams(restored.params().dup());
+        fresh.getUpdater().getStateViewArray().assign(restored.getUpdater().getStateViewArray());
+        for (int i = 8; i < 14; i++) {
+            net.fit(batch(i, 16));
+            restored.fit(batch(i, 16));
+            fresh.fit(batch(i, 16));
+        }
+        assertArrayEquals(Nets.values(net.params()), Nets.values(restored.params()), "training continues identically");
+        assertNotEquals(Nets.values(net.params())[30], Nets.values(fresh.params())[30],
+                "a network whose schedule restarts at iteration 0 trains otherwise: the test can tell");
+    }
+
+    @Test
+    void invalidSchedulesAreRefusedFromTheBuilderAndFromJson() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new BatchNorm.Builder().name("bn").renorm(Renorm.constant(0.5, 0)).build());
+        assertEquals("BatchNorm \"bn\": renorm rMax must be finite and >= 1, got 0.5", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> new BatchNorm.Builder().name("bn").renorm(Renorm.warmUp(2, -1, 0, 0)).build());
+        assertTrue(e.getMessage().contains("renorm dMax must be finite and >= 0, got -1.0"), e.getMessage());
+        MultiLayerConfiguration conf = new NeuralNetConfiguration.Builder().list()
+                .layer(new BatchNorm.Builder().name("bn").renorm(Renorm.constant(2, 1)).build())
+                .setInputType(InputType.feedForward(3)).build();
+        String json = conf.toJson();
+        assertTrue(json.contains("\"rMax\" : 2.0"), json);
+        MultiLayerConfiguration edited = MultiLayerConfiguration.fromJson(json.replace("\"rMax\" : 2.0", "\"rMax\" : 0.25"));
+        Exception refused = assertThrows(Exception.class, () -> new MultiLayerNetwork(edited).init());
+        assertTrue(refused.getMessage().contains("renorm rMax must be finite and >= 1, got 0.25"), refused.getMessage());
+    }
+
+    // ---------------------------------------------------------------- ghost batches
+
+    static Stream<Arguments> ghostCases() {
+        return Nets.layouts().stream().flatMap(l -> Stream.of(Arguments.of(l, DataType.DOUBLE), Arguments.of(l, DataType.FLOAT)));
+    }
+
+    private static INDArray rows(INDArray a, long from, long to) {
+        INDArrayIndex[] index = new INDArrayIndex[a.rank()];
+        index[0] = NDArrayIndex.interval(from, to);
+        for (int i = 1; i < index.length; i++) {
+            index[i] = NDArrayIndex.all();
+        }
+        return a.get(index).dup('c');
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("ghostCases")
+    void ghostBatchesEqualTheLayerRunOnEachSliceSeparately(Nets.Layout layout, DataType type) {
+        int k = 2;
+        int slices = 3;
+        long[] shape = layout.shape().clone();
+        shape[0] = (long) k * slices;
+        int channels = (int) shape[layout.channelAxis()];
+        MultiLayerNetwork ghostNet = Nets.single(new BatchNorm.Builder().virtualBatchSize(k).build(), layout.inputType(), type);
+        MultiLayerNetwork plainNet = Nets.single(new BatchNorm.Builder().build(), layout.inputType(), type);
+        Layer ghost = Nets.first(ghostNet);
+        Layer plain = Nets.first(plainNet);
+        INDArray gamma = Nd4j.createFromArray(ramp(channels, 0.6, 0.4)).reshape(1, channels).castTo(type);
+        INDArray beta = Nd4j.createFromArray(ramp(channels, 0.3, -0.2)).reshape(1, channels).castTo(type);
+        for (Layer l : new Layer[]{ghost, plain}) {
+            l.setParam("gamma", gamma);
+            l.setParam("beta", beta);
+        }
+        INDArray x = Nets.random(shape, type, 2.0, 1.5, 21);
+        INDArray dy = Nets.random(shape, type, 0.0, 1.0, 22);
+        LayerWorkspaceMgr mgr = LayerWorkspaceMgr.noWorkspaces();
+        ghost.setInput(x, mgr);
+        INDArray y = ghost.activate(true, mgr).dup();
+        Pair<Gradient, INDArray> g = ghost.backpropGradient(dy, mgr);
+
+        double tolerance = type == DataType.DOUBLE ? 1e-13 : 1e-6;
+        double[] dgamma = new double[channels];
+        double[] dbeta = new double[channels];
+        double[] meanOfMeans = new double[channels];
+        double[] meanOfVariances = new double[channels];
+        for (int s = 0; s < slices; s++) {
+            INDArray xs = rows(x, (long) s * k, (long) (s + 1) * k);
+            plain.setInput(xs, mgr);
+            INDArray ys = plain.activate(true, mgr);
+            Pair<Gradient, INDArray> gs = plain.backpropGradient(rows(dy, (long) s * k, (long) (s + 1) * k), mgr);
+            Nets.assertClose(Nets.values(ys), Nets.values(rows(y, (long) s * k, (long) (s + 1) * k)), tolerance, tolerance, "y of slice " + s);
+            Nets.assertClose(Nets.values(gs.getSecond()), Nets.values(rows(g.getSecond(), (long) s * k, (long) (s + 1) * k)),
+                    tolerance, tolerance, "dx of slice " + s);
+            double[] dg = Nets.values(gs.getFirst().getGradientFor("gamma"));
+            double[] db = Nets.values(gs.getFirst().getGradientFor("beta"));
+            ReferenceBatchNorm.Stats st = new ReferenceBatchNorm(xs.shape(), layout.channelAxis()).stats(Nets.values(xs));
+            for (int c = 0; c < channels; c++) {
+                dgamma[c] += dg[c];
+                dbeta[c] += db[c];
+                meanOfMeans[c] += st.mean()[c] / slices;
+                meanOfVariances[c] += st.biasedVar()[c] * st.m() / (st.m() - 1.0) / slices;
+            }
+        }
+        Nets.assertClose(dgamma, Nets.values(g.getFirst().getGradientFor("gamma")), tolerance, tolerance, "dgamma: the slices' sum");
+        Nets.assertClose(dbeta, Nets.values(g.getFirst().getGradientFor("beta")), tolerance, tolerance, "dbeta: the slices' sum");
+        double[] expectedMean = new double[channels];
+        double[] expectedVar = new double[channels];
+        for (int c = 0; c < channels; c++) {
+            expectedMean[c] = 0.1 * meanOfMeans[c];                 // one update, by the slices' average
+            expectedVar[c] = 0.9 + 0.1 * meanOfVariances[c];
+        }
+        Nets.assertClose(expectedMean, Nets.values(ghost.getParam("mean")), tolerance, tolerance, "running mean");
+        Nets.assertClose(expectedVar, Nets.values(ghost.getParam("var")), tolerance, tolerance, "running variance");
+    }
+
+    @Test
+    void aMiniBatchThatIsNoMultipleOfTheGhostBatchIsAClearErrorAndChangesNothing() {
+        MultiLayerNetwork net = Nets.single(new BatchNorm.Builder().name("bn").virtualBatchSize(4).build(),
+                InputType.feedForward(3), DataType.FLOAT);
+        Layer l = Nets.first(net);
+        INDArray before = l.params().dup();
+        LayerWorkspaceMgr mgr = LayerWorkspaceMgr.noWorkspaces();
+        l.setInput(Nets.random(new long[]{10, 3}, DataType.FLOAT, 0, 1, 3), mgr);
+        DL4JInvalidInputException e = assertThrows(DL4JInvalidInputException.class, () -> l.activate(true, mgr));
+        assertTrue(e.getMessage().contains("bn") && e.getMessage().contains("virtualBatchSize 4")
+                && e.getMessage().contains("got 10"), e.getMessage());
+        assertEquals(before, l.params());
+        // inference takes any batch: the population statistics do not depend on it
+        assertEquals(10, l.activate(false, mgr).size(0));
+        assertThrows(IllegalArgumentException.class, () -> new BatchNorm.Builder().virtualBatchSize(1).build());
+    }
+
+    @Test
+    void ghostBatchesAndRenormTogetherTrainAndConvertingToTheBuiltInLayerRefusesToDropThem() {
+        MultiLayerNetwork net = classifier(new BatchNorm.Builder().name("bn").virtualBatchSize(4)
+                .renorm(Renorm.constant(2, 1)).build(), DataType.FLOAT);
+        double first = 0;
+        for (int i = 0; i < 30; i++) {
+            net.fit(batch(i % 5, 16));
+            if (i == 0) {
+                first = net.score();
+            }
+        }
+        assertTrue(net.score() < first, "training lowers the loss: " + first + " -> " + net.score());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> BatchNormConversion.toBuiltIn(net));
+        assertTrue(e.getMessage().contains("bn"), e.getMessage());
+    }
+}
