@@ -13,6 +13,8 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.learning.config.Sgd;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
 
+import java.util.function.Supplier;
+
 /**
  * The network of Section 4.1: 784-100-100-100-10, sigmoid hidden units, weights from N(0, initStd), softmax with
  * cross-entropy, plain SGD. With normalization each hidden layer is Dense (no bias: beta takes its role) then
@@ -51,6 +53,21 @@ public final class PaperNetwork {
      * @return the network, FLOAT
      */
     public static MultiLayerNetwork build(Variant variant, double learningRate, double initStd, long seed, double retain) {
+        return build(variant::normalization, learningRate, initStd, seed, retain);
+    }
+
+    /**
+     * Builds and initializes the network with any normalization before each sigmoid.
+     *
+     * @param normalization makes a fresh normalization layer per hidden layer, or returns null for none
+     * @param learningRate  SGD learning rate
+     * @param initStd       standard deviation of the Gaussian weight initialization
+     * @param seed          seed of the initialization
+     * @param retain        probability of keeping a hidden activation during training (1 = no dropout)
+     * @return the network, FLOAT
+     */
+    public static MultiLayerNetwork build(Supplier<Layer> normalization, double learningRate, double initStd, long seed,
+                                          double retain) {
         NeuralNetConfiguration.ListBuilder list = new NeuralNetConfiguration.Builder()
                 .dataType(DataType.FLOAT)
                 .seed(seed)
@@ -58,7 +75,7 @@ public final class PaperNetwork {
                 .weightInit(new NormalDistribution(0, initStd))
                 .list();
         for (int i = 0; i < 3; i++) {
-            Layer norm = variant.normalization();
+            Layer norm = normalization.get();
             DenseLayer.Builder dense = new DenseLayer.Builder().nOut(HIDDEN).activation(Activation.IDENTITY).hasBias(norm == null);
             if (i > 0 && retain < 1.0) {
                 dense.dropOut(retain);

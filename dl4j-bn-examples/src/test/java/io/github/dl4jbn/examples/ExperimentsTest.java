@@ -75,4 +75,23 @@ class ExperimentsTest {
         double accuracy = Double.parseDouble(csv.get(1).split(",")[2]);
         assertTrue(accuracy > 0.3 && accuracy <= 1, "256 images give better than chance: " + accuracy);
     }
+
+    @Test
+    void smallBatchCommandWritesItsFiles(@TempDir Path out) throws IOException {
+        run(new SmallBatch(), "--examples", "240", "--batch-sizes", "4,60", "--probe", "120", "--data", "data/mnist", "--out", out.toString());
+        assertWritten(out, "small-batch.csv", "small-batch.png", "report.md");
+        List<String> csv = Files.readAllLines(out.resolve("small-batch.csv"));
+        assertEquals(1 + 3 + 4 + 4, csv.size(), "batch 4: three variants (no ghost batches); batch 60 and 2 classes: four");
+        String report = Files.readString(out.resolve("report.md"));
+        assertTrue(report.contains("| 2 classes per batch | 60 | Batch Renorm |"), report);
+        assertTrue(report.contains("## The Batch Renormalization paper's claims, checked"), report);
+        for (String row : csv.subList(1, csv.size())) {
+            String[] f = row.split(",");
+            double test = Double.parseDouble(f[4]);
+            assertTrue(test > 0.05 && test <= 1, row);
+            if (f[1].equals("NONE")) {
+                assertEquals(0.0, Double.parseDouble(f[7]), 1e-9, "no normalization: training and inference mode agree: " + row);
+            }
+        }
+    }
 }

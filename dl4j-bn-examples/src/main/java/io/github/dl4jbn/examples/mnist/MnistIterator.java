@@ -67,20 +67,8 @@ public class MnistIterator implements DataSetIterator {
         if (cursor + num > order.length) {
             throw new NoSuchElementException("MNIST iterator: " + (order.length - cursor) + " examples left, asked for " + num);
         }
-        int size = data.imageSize();
-        float[] x = new float[num * size];
-        float[] y = new float[num * 10];
-        for (int i = 0; i < num; i++) {
-            int example = order[cursor + i];
-            System.arraycopy(data.pixels(), example * size, x, i * size, size);
-            y[i * 10 + data.labels()[example]] = 1f;
-        }
+        DataSet ds = examples(data, java.util.Arrays.copyOfRange(order, cursor, cursor + num), featureShape);
         cursor += num;
-        long[] shape = new long[featureShape.length + 1];
-        shape[0] = num;
-        System.arraycopy(featureShape, 0, shape, 1, featureShape.length);
-        INDArray features = Nd4j.createFromArray(x).reshape(shape);
-        DataSet ds = new DataSet(features, Nd4j.createFromArray(y).reshape(num, 10).castTo(DataType.FLOAT));
         if (preProcessor != null) {
             preProcessor.preProcess(ds);
         }
@@ -155,5 +143,29 @@ public class MnistIterator implements DataSetIterator {
     public static DataSet all(MnistData data, long... featureShape) {
         MnistIterator it = new MnistIterator(data, data.count(), 0, false, featureShape);
         return it.next();
+    }
+
+    /**
+     * Chosen examples, in the given order.
+     *
+     * @param data         the split
+     * @param indices      the examples
+     * @param featureShape per-example feature shape (empty: {@code [784]})
+     * @return their features and one-hot labels
+     */
+    public static DataSet examples(MnistData data, int[] indices, long... featureShape) {
+        int size = data.imageSize();
+        int num = indices.length;
+        float[] x = new float[num * size];
+        float[] y = new float[num * 10];
+        for (int i = 0; i < num; i++) {
+            System.arraycopy(data.pixels(), indices[i] * size, x, i * size, size);
+            y[i * 10 + data.labels()[indices[i]]] = 1f;
+        }
+        long[] perExample = featureShape.length == 0 ? new long[]{size} : featureShape;
+        long[] shape = new long[perExample.length + 1];
+        shape[0] = num;
+        System.arraycopy(perExample, 0, shape, 1, perExample.length);
+        return new DataSet(Nd4j.createFromArray(x).reshape(shape), Nd4j.createFromArray(y).reshape(num, 10).castTo(DataType.FLOAT));
     }
 }
