@@ -18,6 +18,8 @@ import java.util.TreeMap;
  *       (inference 8, training forward 12, forward+backward 32) at the bandwidth of the copy, which moves 8.</li>
  *   <li>{@code BenchTable --interleaved jdk17.csv [jdk25.csv]}: {@link InterleavedBenchmark}, the layer's
  *       forward+backward between ND4J's ops, default threads against one.</li>
+ *   <li>{@code BenchTable --renorm renorm.csv}: {@link RenormBenchmark}, Batch Renormalization and ghost batches
+ *       against plain BatchNorm.</li>
  * </ul>
  */
 public final class BenchTable {
@@ -30,7 +32,9 @@ public final class BenchTable {
      * @throws IOException when a file cannot be read
      */
     public static void main(String[] args) throws IOException {
-        if (args[0].equals("--interleaved")) {
+        if (args[0].equals("--renorm")) {
+            renorm(JmhCsv.read(Path.of(args[1])));
+        } else if (args[0].equals("--interleaved")) {
             interleaved(JmhCsv.read(Path.of(args[1])), args.length > 2 ? JmhCsv.read(Path.of(args[2])) : List.of());
         } else {
             perLayer(JmhCsv.read(Path.of(args[0])), args.length > 1 ? JmhCsv.read(Path.of(args[1])) : List.of());
@@ -96,6 +100,21 @@ public final class BenchTable {
             String[] key = k.split(" ");
             System.out.printf(Locale.ROOT, "| %s | %s | %s | %s | %s |%n", key[0], key[1], num(both[0]), num(both[1]),
                     fixed(both[0] / both[1]));
+        });
+    }
+
+    private static void renorm(List<JmhCsv.Row> rows) {
+        Map<String, Map<String, Double>> byShape = new TreeMap<>();
+        for (JmhCsv.Row r : rows) {
+            byShape.computeIfAbsent(r.param("shape"), k -> new LinkedHashMap<>()).put(r.param("variant"), r.score());
+        }
+        System.out.println("| shape | BatchNorm (us) | Batch Renorm (us) | ghost batches (us) | renorm / BatchNorm | ghost / BatchNorm |");
+        System.out.println("|---|---:|---:|---:|---:|---:|");
+        byShape.forEach((shape, t) -> {
+            double plain = t.getOrDefault("plain", Double.NaN);
+            System.out.printf(Locale.ROOT, "| %s | %s | %s | %s | %s | %s |%n", shape, num(plain), num(t.get("renorm")),
+                    num(t.get("ghost")), fixed(t.getOrDefault("renorm", Double.NaN) / plain),
+                    fixed(t.getOrDefault("ghost", Double.NaN) / plain));
         });
     }
 
