@@ -334,6 +334,44 @@ class RenormTest {
         Nets.assertClose(expectedVar, Nets.values(ghost.getParam("var")), tolerance, tolerance, "running variance");
     }
 
+    @ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.EnumSource(org.deeplearning4j.nn.conf.RNNFormat.class)
+    void maskedGhostBatchesEqualTheLayerRunOnEachMaskedSlice(org.deeplearning4j.nn.conf.RNNFormat format) {
+        boolean ncw = format == org.deeplearning4j.nn.conf.RNNFormat.NCW;
+        long[] shape = ncw ? new long[]{6, 3, 5} : new long[]{6, 5, 3};
+        InputType type = InputType.recurrent(3, 5, format);
+        Layer ghost = Nets.first(Nets.single(new BatchNorm.Builder().virtualBatchSize(2).build(), type, DataType.DOUBLE));
+        Layer plain = Nets.first(Nets.single(new BatchNorm.Builder().build(), type, DataType.DOUBLE));
+        INDArray x = Nets.random(shape, DataType.DOUBLE, 1.0, 2.0, 41);
+        INDArray dy = Nets.random(shape, DataType.DOUBLE, 0.0, 1.0, 42);
+        INDArray mask = Nd4j.ones(DataType.DOUBLE, 6, 5);
+        for (int e = 0; e < 6; e++) {
+            for (int t = 2 + e % 3; t < 5; t++) {
+                mask.putScalar(e, t, 0);                             // every slice has a different m
+            }
+        }
+        LayerWorkspaceMgr mgr = LayerWorkspaceMgr.noWorkspaces();
+        ghost.setMaskArray(mask);
+        ghost.setInput(x, mgr);
+        INDArray y = ghost.activate(true, mgr).dup();
+        Pair<Gradient, INDArray> g = ghost.backpropGradient(dy, mgr);
+        double[] dgamma = new double[3];
+        for (int s = 0; s < 3; s++) {
+            plain.setMaskArray(rows(mask, 2L * s, 2L * s + 2));
+            plain.setInput(rows(x, 2L * s, 2L * s + 2), mgr);
+            INDArray ys = plain.activate(true, mgr);
+            Pair<Gradient, INDArray> gs = plain.backpropGradient(rows(dy, 2L * s, 2L * s + 2), mgr);
+            Nets.assertClose(Nets.values(ys), Nets.values(rows(y, 2L * s, 2L * s + 2)), 1e-13, 1e-13, "y of slice " + s);
+            Nets.assertClose(Nets.values(gs.getSecond()), Nets.values(rows(g.getSecond(), 2L * s, 2L * s + 2)), 1e-13, 1e-13,
+                    "dx of slice " + s);
+            double[] dg = Nets.values(gs.getFirst().getGradientFor("gamma"));
+            for (int c = 0; c < 3; c++) {
+                dgamma[c] += dg[c];
+            }
+        }
+        Nets.assertClose(dgamma, Nets.values(g.getFirst().getGradientFor("gamma")), 1e-13, 1e-13, "dgamma: the slices' sum");
+    }
+
     @Test
     void aMiniBatchThatIsNoMultipleOfTheGhostBatchIsAClearErrorAndChangesNothing() {
         MultiLayerNetwork net = Nets.single(new BatchNorm.Builder().name("bn").virtualBatchSize(4).build(),

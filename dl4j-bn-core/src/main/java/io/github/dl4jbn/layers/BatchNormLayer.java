@@ -137,7 +137,7 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         for (int s = 0; s < count; s++) {                        // per ghost batch; nothing is written yet
             slices[s] = count == 1 ? forward(training, view, input, mask, output, "")
                     : forward(training, InputLayout.of(rows(input, s, rows).shape(), layerConf(), layerId()),
-                    rows(input, s, rows), rows(mask, s, rows), rows(output, s, rows), "@" + s);
+                    rows(input, s, rows), maskRows(mask, s, rows), rows(output, s, rows), "@" + s);
         }
         cache = new ForwardCache(rows, training, slices);
         if (!(layerConf().getActivationFn() instanceof ActivationIdentity)) {
@@ -228,6 +228,15 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         return k;
     }
 
+    /** The positions of examples {@code [s * rows, (s + 1) * rows)} in a mask of one value per position, or null. */
+    private INDArray maskRows(INDArray mask, int s, long rows) {
+        if (mask == null) {
+            return null;
+        }
+        long perExample = mask.length() / input.size(0);
+        return mask.get(NDArrayIndex.interval(s * rows * perExample, (s + 1) * rows * perExample));
+    }
+
     /** Rows {@code [s * rows, (s + 1) * rows)} of an array along its first axis: a contiguous view, or null. */
     private static INDArray rows(INDArray a, int s, long rows) {
         if (a == null) {
@@ -280,7 +289,7 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
             INDArray z = HostArrays.createUninitialized(workspaceMgr, ArrayType.BP_WORKING_MEM, dataType, input.shape());
             for (int s = 0; s < count; s++) {
                 Slice sl = f.slices()[s];
-                kernels.loadMask(count == 1 ? mask : rows(mask, s, f.rows()));
+                kernels.loadMask(count == 1 ? mask : maskRows(mask, s, f.rows()));
                 kernels.loadInput(count == 1 ? input : rows(input, s, f.rows()));
                 kernels.normalize(sl.view(), sl.mean(), sl.invStd(), sl.gamma(), sl.beta(), count == 1 ? z : rows(z, s, f.rows()));
             }
@@ -296,7 +305,7 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         Arrays.fill(dbeta, 0.0);
         for (int s = 0; s < count; s++) {                        // per ghost batch: its own statistics and m
             Slice sl = f.slices()[s];
-            kernels.loadMask(count == 1 ? mask : rows(mask, s, f.rows()));
+            kernels.loadMask(count == 1 ? mask : maskRows(mask, s, f.rows()));
             kernels.loadInput(count == 1 ? input : rows(input, s, f.rows()));
             kernels.loadGradient(count == 1 ? epsilon : rows(epsilon, s, f.rows()));
             kernels.backward(sl.view(), sl.m(), sl.mean(), sl.invStd(), sl.gamma(), f.batchStatistics(),
