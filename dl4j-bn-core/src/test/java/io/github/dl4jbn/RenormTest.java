@@ -402,6 +402,12 @@ class RenormTest {
         }
         assertTrue(net.score() < first, "training lowers the loss: " + first + " -> " + net.score());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> BatchNormConversion.toBuiltIn(net));
-        assertTrue(e.getMessage().contains("bn"), e.getMessage());
+        assertTrue(e.getMessage().contains("bn") && e.getMessage().contains("ghost batches of 4"), e.getMessage());
+        // inference is plain Algorithm 2, so folding carries a renormalized network unchanged
+        InferenceFolding.Result<MultiLayerNetwork> folded = InferenceFolding.fold(net);
+        assertEquals(java.util.List.of("bn"), folded.folded());
+        INDArray probe = batch(77, 16).getFeatures();
+        Nets.assertClose(Nets.values(net.output(probe)), Nets.values(folded.network().output(probe)), 1e-4, 1e-5,
+                "folded outputs");
     }
 }
