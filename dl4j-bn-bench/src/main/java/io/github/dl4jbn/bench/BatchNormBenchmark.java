@@ -3,18 +3,13 @@ package io.github.dl4jbn.bench;
 import io.github.dl4jbn.conf.BatchNorm;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.CNN2DFormat;
-import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.RNNFormat;
 import org.deeplearning4j.nn.conf.inputs.InputType;
 import org.deeplearning4j.nn.conf.layers.BatchNormalization;
-import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.nn.workspace.ArrayType;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.memory.MemoryWorkspace;
-import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
-import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
-import org.nd4j.linalg.api.memory.enums.LearningPolicy;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.DynamicCustomOp;
 import org.nd4j.linalg.factory.Nd4j;
@@ -58,8 +53,6 @@ public class BatchNormBenchmark {
     @Param({"ours", "ours-heap", "builtin", "nd4j", "pytorch", "copy", "api-floor"})
     public String contender;
 
-    private static final WorkspaceConfiguration WS = WorkspaceConfiguration.builder()
-            .policyAllocation(AllocationPolicy.STRICT).policyLearning(LearningPolicy.FIRST_LOOP).build();
 
     private LayerWorkspaceMgr mgr;
     private Layer layer;
@@ -123,16 +116,7 @@ public class BatchNormBenchmark {
         beta = Nd4j.zeros(DataType.FLOAT, channels);
         dgamma = Nd4j.zeros(DataType.FLOAT, channels);
         dbeta = Nd4j.zeros(DataType.FLOAT, channels);
-        mgr = LayerWorkspaceMgr.builder()
-                .with(ArrayType.INPUT, "BENCH_ACT", WS)
-                .with(ArrayType.ACTIVATIONS, "BENCH_ACT", WS)
-                .with(ArrayType.FF_WORKING_MEM, "BENCH_FF", WS)
-                .with(ArrayType.BP_WORKING_MEM, "BENCH_BP", WS)
-                .with(ArrayType.ACTIVATION_GRAD, "BENCH_GRAD", WS)
-                .with(ArrayType.RNN_FF_LOOP_WORKING_MEM, "BENCH_RNN", WS)
-                .with(ArrayType.RNN_BP_LOOP_WORKING_MEM, "BENCH_RNN_BP", WS)
-                .with(ArrayType.UPDATER_WORKING_MEM, "BENCH_UPD", WS)
-                .build();
+        mgr = BenchLayer.workspaces();
         if (contender.equals("ours-heap")) {
             System.setProperty("dl4jbn.vector", "false");      // each trial is a fresh JVM: the plain Java kernels
         }
@@ -140,11 +124,7 @@ public class BatchNormBenchmark {
             org.deeplearning4j.nn.conf.layers.Layer conf = contender.startsWith("ours")
                     ? new BatchNorm.Builder().build()
                     : new BatchNormalization.Builder().build();
-            MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().dataType(DataType.FLOAT)
-                    .list().layer(conf).setInputType(inputType(shape)).build());
-            net.init();
-            net.initGradientsView();
-            layer = net.getLayer(0);
+            layer = BenchLayer.single(conf, inputType(shape));
         }
         if (contender.equals("pytorch")) {
             torch = new TorchBatchNorm(d, channelAxis == 3, x.data().asFloat(), dy.data().asFloat());
@@ -246,12 +226,7 @@ public class BatchNormBenchmark {
                 return dx;
             }
             default:
-                try (MemoryWorkspace ws = mgr.notifyScopeEntered(ArrayType.ACTIVATIONS);
-                     MemoryWorkspace grad = mgr.notifyScopeEntered(ArrayType.ACTIVATION_GRAD)) {
-                    layer.setInput(x, mgr);
-                    layer.activate(true, mgr);
-                    return layer.backpropGradient(dy, mgr).getSecond().getDouble(0);
-                }
+                return BenchLayer.trainingForwardBackward(layer, x, dy, mgr);
         }
     }
 

@@ -3,16 +3,9 @@ package io.github.dl4jbn.bench;
 import io.github.dl4jbn.conf.BatchNorm;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.CNN2DFormat;
-import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.inputs.InputType;
-import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
-import org.deeplearning4j.nn.workspace.ArrayType;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.memory.MemoryWorkspace;
-import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
-import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
-import org.nd4j.linalg.api.memory.enums.LearningPolicy;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -58,8 +51,6 @@ public class CostPerElementBenchmark {
     @Param({"ours", "copy"})
     public String contender;
 
-    private static final WorkspaceConfiguration WS = WorkspaceConfiguration.builder()
-            .policyAllocation(AllocationPolicy.STRICT).policyLearning(LearningPolicy.FIRST_LOOP).build();
 
     private LayerWorkspaceMgr mgr;
     private Layer layer;
@@ -86,24 +77,10 @@ public class CostPerElementBenchmark {
             return;
         }
         dy = Nd4j.rand(DataType.FLOAT, d).subi(0.5);
-        mgr = LayerWorkspaceMgr.builder()
-                .with(ArrayType.INPUT, "BENCH_ACT", WS)
-                .with(ArrayType.ACTIVATIONS, "BENCH_ACT", WS)
-                .with(ArrayType.FF_WORKING_MEM, "BENCH_FF", WS)
-                .with(ArrayType.BP_WORKING_MEM, "BENCH_BP", WS)
-                .with(ArrayType.ACTIVATION_GRAD, "BENCH_GRAD", WS)
-                .with(ArrayType.RNN_FF_LOOP_WORKING_MEM, "BENCH_RNN", WS)
-                .with(ArrayType.RNN_BP_LOOP_WORKING_MEM, "BENCH_RNN_BP", WS)
-                .with(ArrayType.UPDATER_WORKING_MEM, "BENCH_UPD", WS)
-                .build();
+        mgr = BenchLayer.workspaces();
         long[] n = BatchNormBenchmark.dims("_" + nchw);
         CNN2DFormat f = CNN2DFormat.valueOf(format);
-        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().dataType(DataType.FLOAT)
-                .list().layer(new BatchNorm.Builder().build())
-                .setInputType(InputType.convolutional(n[2], n[3], n[1], f)).build());
-        net.init();
-        net.initGradientsView();
-        layer = net.getLayer(0);
+        layer = BenchLayer.single(new BatchNorm.Builder().build(), InputType.convolutional(n[2], n[3], n[1], f));
     }
 
     @TearDown(Level.Trial)
@@ -117,11 +94,6 @@ public class CostPerElementBenchmark {
         if (contender.equals("copy")) {
             return out.assign(x);
         }
-        try (MemoryWorkspace ws = mgr.notifyScopeEntered(ArrayType.ACTIVATIONS);
-             MemoryWorkspace grad = mgr.notifyScopeEntered(ArrayType.ACTIVATION_GRAD)) {
-            layer.setInput(x, mgr);
-            layer.activate(true, mgr);
-            return layer.backpropGradient(dy, mgr).getSecond().getDouble(0);
-        }
+        return BenchLayer.trainingForwardBackward(layer, x, dy, mgr);
     }
 }

@@ -2,15 +2,8 @@ package io.github.dl4jbn.bench;
 
 import io.github.dl4jbn.conf.BatchNorm;
 import org.deeplearning4j.nn.api.Layer;
-import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
-import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
-import org.deeplearning4j.nn.workspace.ArrayType;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.memory.MemoryWorkspace;
-import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
-import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
-import org.nd4j.linalg.api.memory.enums.LearningPolicy;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.ops.transforms.Transforms;
@@ -58,8 +51,6 @@ public class InterleavedBenchmark {
     /** Inner dimension of the gemm: about as many flops per output value as a small layer. */
     private static final int GEMM_K = 16;
 
-    private static final WorkspaceConfiguration WS = WorkspaceConfiguration.builder()
-            .policyAllocation(AllocationPolicy.STRICT).policyLearning(LearningPolicy.FIRST_LOOP).build();
 
     private LayerWorkspaceMgr mgr;
     private Layer layer;
@@ -85,21 +76,8 @@ public class InterleavedBenchmark {
         a = Nd4j.randn(DataType.FLOAT, size / columns, GEMM_K);
         b = Nd4j.randn(DataType.FLOAT, GEMM_K, columns);
         c = Nd4j.createUninitialized(DataType.FLOAT, size / columns, columns);
-        mgr = LayerWorkspaceMgr.builder()
-                .with(ArrayType.INPUT, "BENCH_ACT", WS)
-                .with(ArrayType.ACTIVATIONS, "BENCH_ACT", WS)
-                .with(ArrayType.FF_WORKING_MEM, "BENCH_FF", WS)
-                .with(ArrayType.BP_WORKING_MEM, "BENCH_BP", WS)
-                .with(ArrayType.ACTIVATION_GRAD, "BENCH_GRAD", WS)
-                .with(ArrayType.RNN_FF_LOOP_WORKING_MEM, "BENCH_RNN", WS)
-                .with(ArrayType.RNN_BP_LOOP_WORKING_MEM, "BENCH_RNN_BP", WS)
-                .with(ArrayType.UPDATER_WORKING_MEM, "BENCH_UPD", WS)
-                .build();
-        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().dataType(DataType.FLOAT)
-                .list().layer(new BatchNorm.Builder().build()).setInputType(BatchNormBenchmark.inputType(shape)).build());
-        net.init();
-        net.initGradientsView();
-        layer = net.getLayer(0);
+        mgr = BenchLayer.workspaces();
+        layer = BenchLayer.single(new BatchNorm.Builder().build(), BatchNormBenchmark.inputType(shape));
     }
 
     /** The layer's own time within the steps of an iteration: JMH reports both sums; their ratio is the call's time. */
@@ -130,12 +108,7 @@ public class InterleavedBenchmark {
         Transforms.relu(c, false);
         double out = c.getDouble(0);
         long start = System.nanoTime();
-        try (MemoryWorkspace ws = mgr.notifyScopeEntered(ArrayType.ACTIVATIONS);
-             MemoryWorkspace grad = mgr.notifyScopeEntered(ArrayType.ACTIVATION_GRAD)) {
-            layer.setInput(x, mgr);
-            layer.activate(true, mgr);
-            out += layer.backpropGradient(dy, mgr).getSecond().getDouble(0);
-        }
+        out += BenchLayer.trainingForwardBackward(layer, x, dy, mgr);
         time.layerNanos += System.nanoTime() - start;
         time.layerCalls++;
         return out;

@@ -2,17 +2,10 @@ package io.github.dl4jbn.bench;
 
 import io.github.dl4jbn.conf.BatchNorm;
 import org.deeplearning4j.nn.api.Layer;
-import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.RNNFormat;
 import org.deeplearning4j.nn.conf.inputs.InputType;
-import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
-import org.deeplearning4j.nn.workspace.ArrayType;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.memory.MemoryWorkspace;
-import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
-import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
-import org.nd4j.linalg.api.memory.enums.LearningPolicy;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -52,8 +45,6 @@ public class MaskedBenchmark {
     @Param({"unmasked", "masked"})
     public String mask;
 
-    private static final WorkspaceConfiguration WS = WorkspaceConfiguration.builder()
-            .policyAllocation(AllocationPolicy.STRICT).policyLearning(LearningPolicy.FIRST_LOOP).build();
 
     private LayerWorkspaceMgr mgr;
     private Layer layer;
@@ -66,21 +57,8 @@ public class MaskedBenchmark {
         long[] shape = rnn == RNNFormat.NCW ? new long[]{32, 128, 50} : new long[]{32, 50, 128};
         x = Nd4j.randn(DataType.FLOAT, shape).muli(2).addi(1);
         dy = Nd4j.randn(DataType.FLOAT, shape);
-        mgr = LayerWorkspaceMgr.builder()
-                .with(ArrayType.INPUT, "BENCH_ACT", WS)
-                .with(ArrayType.ACTIVATIONS, "BENCH_ACT", WS)
-                .with(ArrayType.FF_WORKING_MEM, "BENCH_FF", WS)
-                .with(ArrayType.BP_WORKING_MEM, "BENCH_BP", WS)
-                .with(ArrayType.ACTIVATION_GRAD, "BENCH_GRAD", WS)
-                .with(ArrayType.RNN_FF_LOOP_WORKING_MEM, "BENCH_RNN", WS)
-                .with(ArrayType.RNN_BP_LOOP_WORKING_MEM, "BENCH_RNN_BP", WS)
-                .with(ArrayType.UPDATER_WORKING_MEM, "BENCH_UPD", WS)
-                .build();
-        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().dataType(DataType.FLOAT)
-                .list().layer(new BatchNorm.Builder().build()).setInputType(InputType.recurrent(128, 50, rnn)).build());
-        net.init();
-        net.initGradientsView();
-        layer = net.getLayer(0);
+        mgr = BenchLayer.workspaces();
+        layer = BenchLayer.single(new BatchNorm.Builder().build(), InputType.recurrent(128, 50, rnn));
         if (mask.equals("masked")) {
             Random r = new Random(1);
             INDArray m = Nd4j.zeros(DataType.FLOAT, 32, 50);
@@ -100,11 +78,6 @@ public class MaskedBenchmark {
 
     @Benchmark
     public double trainingForwardBackward() {
-        try (MemoryWorkspace ws = mgr.notifyScopeEntered(ArrayType.ACTIVATIONS);
-             MemoryWorkspace grad = mgr.notifyScopeEntered(ArrayType.ACTIVATION_GRAD)) {
-            layer.setInput(x, mgr);
-            layer.activate(true, mgr);
-            return layer.backpropGradient(dy, mgr).getSecond().getDouble(0);
-        }
+        return BenchLayer.trainingForwardBackward(layer, x, dy, mgr);
     }
 }

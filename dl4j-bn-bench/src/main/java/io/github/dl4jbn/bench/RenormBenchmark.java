@@ -3,15 +3,8 @@ package io.github.dl4jbn.bench;
 import io.github.dl4jbn.conf.BatchNorm;
 import io.github.dl4jbn.conf.Renorm;
 import org.deeplearning4j.nn.api.Layer;
-import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
-import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
-import org.deeplearning4j.nn.workspace.ArrayType;
 import org.deeplearning4j.nn.workspace.LayerWorkspaceMgr;
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.memory.MemoryWorkspace;
-import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
-import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
-import org.nd4j.linalg.api.memory.enums.LearningPolicy;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -49,8 +42,6 @@ public class RenormBenchmark {
     @Param({"plain", "renorm", "ghost"})
     public String variant;
 
-    private static final WorkspaceConfiguration WS = WorkspaceConfiguration.builder()
-            .policyAllocation(AllocationPolicy.STRICT).policyLearning(LearningPolicy.FIRST_LOOP).build();
 
     private LayerWorkspaceMgr mgr;
     private Layer layer;
@@ -62,27 +53,14 @@ public class RenormBenchmark {
         long[] d = BatchNormBenchmark.dims(shape);
         x = Nd4j.randn(DataType.FLOAT, d).muli(2).addi(1);
         dy = Nd4j.randn(DataType.FLOAT, d);
-        mgr = LayerWorkspaceMgr.builder()
-                .with(ArrayType.INPUT, "BENCH_ACT", WS)
-                .with(ArrayType.ACTIVATIONS, "BENCH_ACT", WS)
-                .with(ArrayType.FF_WORKING_MEM, "BENCH_FF", WS)
-                .with(ArrayType.BP_WORKING_MEM, "BENCH_BP", WS)
-                .with(ArrayType.ACTIVATION_GRAD, "BENCH_GRAD", WS)
-                .with(ArrayType.RNN_FF_LOOP_WORKING_MEM, "BENCH_RNN", WS)
-                .with(ArrayType.RNN_BP_LOOP_WORKING_MEM, "BENCH_RNN_BP", WS)
-                .with(ArrayType.UPDATER_WORKING_MEM, "BENCH_UPD", WS)
-                .build();
+        mgr = BenchLayer.workspaces();
         BatchNorm.Builder b = new BatchNorm.Builder();
         if (variant.equals("renorm")) {
             b.renorm(Renorm.constant(1.5, 0.5));     // the running statistics start at 0 and 1: r and d are clipped
         } else if (variant.equals("ghost")) {
             b.virtualBatchSize(d[0] % 16 == 0 ? 16 : 20);
         }
-        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().dataType(DataType.FLOAT)
-                .list().layer(b.build()).setInputType(BatchNormBenchmark.inputType(shape)).build());
-        net.init();
-        net.initGradientsView();
-        layer = net.getLayer(0);
+        layer = BenchLayer.single(b.build(), BatchNormBenchmark.inputType(shape));
     }
 
     @TearDown(Level.Trial)
@@ -93,11 +71,6 @@ public class RenormBenchmark {
     /** Training forward and backward through DL4J's layer API. */
     @Benchmark
     public double trainingForwardBackward() {
-        try (MemoryWorkspace ws = mgr.notifyScopeEntered(ArrayType.ACTIVATIONS);
-             MemoryWorkspace grad = mgr.notifyScopeEntered(ArrayType.ACTIVATION_GRAD)) {
-            layer.setInput(x, mgr);
-            layer.activate(true, mgr);
-            return layer.backpropGradient(dy, mgr).getSecond().getDouble(0);
-        }
+        return BenchLayer.trainingForwardBackward(layer, x, dy, mgr);
     }
 }

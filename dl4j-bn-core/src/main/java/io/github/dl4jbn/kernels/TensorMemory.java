@@ -32,6 +32,40 @@ public interface TensorMemory {
     ByteBuffer window(long first, long count);
 
     /**
+     * Elements {@code [first, first + count)} of this tensor as a tensor of their own: one ghost batch of a
+     * mini-batch, say. Its windows are this tensor's, shifted.
+     *
+     * @param first first element
+     * @param count elements
+     * @return the range, or this memory when it is the whole tensor
+     */
+    default TensorMemory range(long first, long count) {
+        if (first == 0 && count == length()) {
+            return this;
+        }
+        if (first < 0 || count < 0 || first + count > length()) {
+            throw new IllegalArgumentException("elements [" + first + ", " + (first + count) + ") of a tensor of " + length());
+        }
+        TensorMemory all = this;
+        return new TensorMemory() {
+            @Override
+            public long length() {
+                return count;
+            }
+
+            @Override
+            public int elementBytes() {
+                return all.elementBytes();
+            }
+
+            @Override
+            public ByteBuffer window(long from, long values) {
+                return all.window(first + from, values);
+            }
+        };
+    }
+
+    /**
      * Memory over a buffer that holds the whole tensor: elements {@code [base, base + length)} of {@code bytes}.
      *
      * @param bytes        the buffer (its order is ignored: elements are native order)

@@ -20,8 +20,6 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastMulOp;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.indexing.INDArrayIndex;
-import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import java.util.Arrays;
 
@@ -133,11 +131,10 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         int count = (int) (input.size(0) / rows);
         applyDropOutIfNecessary(training, workspaceMgr);
         INDArray output = HostArrays.createUninitialized(workspaceMgr, ArrayType.ACTIVATIONS, dataType, input.shape());
+        ChannelView sliceView = count == 1 ? view : InputLayout.of(sliceShape(rows), layerConf(), layerId());
         Slice[] slices = new Slice[count];
         for (int s = 0; s < count; s++) {                        // per ghost batch; nothing is written yet
-            slices[s] = count == 1 ? forward(training, view, input, mask, output, "")
-                    : forward(training, InputLayout.of(rows(input, s, rows).shape(), layerConf(), layerId()),
-                    rows(input, s, rows), maskRows(mask, s, rows), rows(output, s, rows), "@" + s);
+            slices[s] = forward(training, sliceView, mask, output, count == 1 ? -1 : s, rows);
         }
         cache = new ForwardCache(rows, training, slices);
         if (!(layerConf().getActivationFn() instanceof ActivationIdentity)) {
@@ -150,23 +147,27 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
     }
 
     /**
-     * Normalizes one slice of the input (the whole mini-batch, or one ghost batch) into {@code out}.
+     * Normalizes one slice of the input (the whole mini-batch, or one ghost batch) into its part of {@code out}.
      *
-     * @param name suffix of the slice's working arrays ("" for the whole batch, "@s" for ghost batch s)
+     * @param slice the ghost batch, or -1 for the whole mini-batch
+     * @param rows  examples per ghost batch
      */
-    private Slice forward(boolean training, ChannelView view, INDArray x, INDArray mask, INDArray out, String name) {
+    private Slice forward(boolean training, ChannelView view, INDArray mask, INDArray out, int slice, long rows) {
         boolean collecting = !training && populationAverage != null;
+        String name = slice < 0 ? "" : "@" + slice;
         kernels.loadMask(mask);
+        kernels.loadInput(input);
+        restrictToSlice(mask, slice, rows);
         long valid = mask == null ? view.valuesPerChannel() : kernels.validPositions();
         if ((training || collecting) && valid < 2) {
             throw new DL4JInvalidInputException("BatchNorm " + layerId() + ": "
                     + (training ? "training" : "estimating population statistics") + " needs more than one value per "
-                    + "channel to compute a batch variance, got input shape " + Arrays.toString(x.shape())
+                    + "channel to compute a batch variance, got input shape " + Arrays.toString(input.shape())
+                    + (slice < 0 ? "" : " in ghost batches of " + rows + " examples")
                     + (mask == null ? "" : " with " + valid + " unmasked position(s)")
                     + " (" + valid + " value per channel); use a mini-batch of 2 or more"
                     + (training ? ", or inference mode" : ""));
         }
-        kernels.loadInput(x);
         if (collecting) {
             collectBatchStatistics(view);
         }
@@ -228,26 +229,22 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         return k;
     }
 
-    /** The positions of examples {@code [s * rows, (s + 1) * rows)} in a mask of one value per position, or null. */
-    private INDArray maskRows(INDArray mask, int s, long rows) {
-        if (mask == null) {
-            return null;
-        }
-        long perExample = mask.length() / input.size(0);
-        return mask.get(NDArrayIndex.interval(s * rows * perExample, (s + 1) * rows * perExample));
+    /** The input's shape with {@code rows} examples: one ghost batch's. */
+    private long[] sliceShape(long rows) {
+        long[] shape = input.shape().clone();
+        shape[0] = rows;
+        return shape;
     }
 
-    /** Rows {@code [s * rows, (s + 1) * rows)} of an array along its first axis: a contiguous view, or null. */
-    private static INDArray rows(INDArray a, int s, long rows) {
-        if (a == null) {
-            return null;
+    /** Restricts the kernels to ghost batch {@code slice} of {@code rows} examples, if it is one (slice >= 0). */
+    private void restrictToSlice(INDArray mask, int slice, long rows) {
+        if (slice < 0) {
+            return;
         }
-        INDArrayIndex[] index = new INDArrayIndex[a.rank()];
-        index[0] = NDArrayIndex.interval(s * rows, (s + 1) * rows);
-        for (int i = 1; i < index.length; i++) {
-            index[i] = NDArrayIndex.all();
-        }
-        return a.get(index);
+        long examples = input.size(0);
+        long elements = input.length() / examples * rows;                 // rows examples are contiguous
+        long positions = mask == null ? 0 : mask.length() / examples * rows;
+        kernels.restrict(slice * elements, elements, slice * positions, positions);
     }
 
     /** Multiplies an array of the input's shape by the mask, broadcast along the channels. */
@@ -289,9 +286,10 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
             INDArray z = HostArrays.createUninitialized(workspaceMgr, ArrayType.BP_WORKING_MEM, dataType, input.shape());
             for (int s = 0; s < count; s++) {
                 Slice sl = f.slices()[s];
-                kernels.loadMask(count == 1 ? mask : maskRows(mask, s, f.rows()));
-                kernels.loadInput(count == 1 ? input : rows(input, s, f.rows()));
-                kernels.normalize(sl.view(), sl.mean(), sl.invStd(), sl.gamma(), sl.beta(), count == 1 ? z : rows(z, s, f.rows()));
+                kernels.loadMask(mask);
+                kernels.loadInput(input);
+                restrictToSlice(mask, count == 1 ? -1 : s, f.rows());
+                kernels.normalize(sl.view(), sl.mean(), sl.invStd(), sl.gamma(), sl.beta(), z);
             }
             epsilon = layerConf().getActivationFn().backprop(z, workspaceMgr.dup(ArrayType.BP_WORKING_MEM, epsilon, 'c')).getFirst();
         }
@@ -305,11 +303,12 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         Arrays.fill(dbeta, 0.0);
         for (int s = 0; s < count; s++) {                        // per ghost batch: its own statistics and m
             Slice sl = f.slices()[s];
-            kernels.loadMask(count == 1 ? mask : maskRows(mask, s, f.rows()));
-            kernels.loadInput(count == 1 ? input : rows(input, s, f.rows()));
-            kernels.loadGradient(count == 1 ? epsilon : rows(epsilon, s, f.rows()));
-            kernels.backward(sl.view(), sl.m(), sl.mean(), sl.invStd(), sl.gamma(), f.batchStatistics(),
-                    count == 1 ? dx : rows(dx, s, f.rows()), sliceDgamma, sliceDbeta);
+            kernels.loadMask(mask);
+            kernels.loadInput(input);
+            kernels.loadGradient(epsilon);
+            restrictToSlice(mask, count == 1 ? -1 : s, f.rows());
+            kernels.backward(sl.view(), sl.m(), sl.mean(), sl.invStd(), sl.gamma(), f.batchStatistics(), dx,
+                    sliceDgamma, sliceDbeta);
             if (sl.r() != null) {
                 ChannelMath.renormGammaGradient(sliceDgamma, sliceDbeta, sl.r(), sl.d());   // r sum(dy xhat) + d sum(dy)
             }

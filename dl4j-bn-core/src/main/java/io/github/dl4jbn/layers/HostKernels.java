@@ -22,11 +22,19 @@ final class HostKernels implements LayerKernels {
     private final DataType maskType;
     private INDArray xArray;                    // kept so a densified copy lives as long as its memory
     private DataBuffer xData;
+    private TensorMemory xAll;
     private TensorMemory x;
     private INDArray dyArray;
+    private TensorMemory dyAll;
     private TensorMemory dy;
     private INDArray maskArray;
+    private TensorMemory maskAll;
     private TensorMemory mask;
+    /** The ghost batch the calls are restricted to: first element and count, first mask position and count. */
+    private long firstElement;
+    private long elements = -1;
+    private long firstPosition;
+    private long positions;
 
     private HostKernels(BatchNormKernels kernels, DataType type, DataType maskType) {
         this.kernels = kernels;
@@ -64,19 +72,23 @@ final class HostKernels implements LayerKernels {
     /** The input of the next calls: the array itself if dense of the network's type, else a dense copy. */
     @Override
     public void loadInput(INDArray array) {
+        elements = -1;
         if (array == xArray && array.data() == xData) {
+            applyRange();
             return;                             // the same dense array again (its backward): read as it is now
         }
         xArray = HostArrays.dense(array, type);
         xData = xArray.data();
-        x = new Nd4jMemory(xArray);
+        xAll = new Nd4jMemory(xArray);
+        applyRange();
     }
 
     /** The output gradient of the next backward call. */
     @Override
     public void loadGradient(INDArray array) {
         dyArray = HostArrays.dense(array, type);
-        dy = new Nd4jMemory(dyArray);
+        dyAll = new Nd4jMemory(dyArray);
+        applyRange();
     }
 
     /** The mask of the next calls (one value per position, 0 where padded), or null for none. */
@@ -84,11 +96,32 @@ final class HostKernels implements LayerKernels {
     public void loadMask(INDArray array) {
         if (array == null) {
             maskArray = null;
-            mask = null;
+            maskAll = null;
         } else if (array != maskArray) {
             maskArray = HostArrays.dense(array, maskType);
-            mask = new Nd4jMemory(maskArray);
+            maskAll = new Nd4jMemory(maskArray);
         }
+        applyRange();
+    }
+
+    @Override
+    public void restrict(long firstElement, long elements, long firstPosition, long positions) {
+        this.firstElement = firstElement;
+        this.elements = elements;
+        this.firstPosition = firstPosition;
+        this.positions = positions;
+        applyRange();
+    }
+
+    private void applyRange() {
+        x = ranged(xAll);
+        dy = ranged(dyAll);
+        mask = maskAll == null || elements < 0 ? maskAll : maskAll.range(firstPosition, positions);
+    }
+
+    /** The memory of the restricted range, or all of it. */
+    private TensorMemory ranged(TensorMemory all) {
+        return all == null || elements < 0 ? all : all.range(firstElement, elements);
     }
 
     /** The unmasked positions of the loaded mask: the m of every channel. */
@@ -106,14 +139,14 @@ final class HostKernels implements LayerKernels {
     /** Normalizes the loaded input into {@code out}, a fresh dense array of the network's type. */
     @Override
     public void normalize(ChannelView view, double[] mean, double[] invStd, double[] gamma, double[] beta, INDArray out) {
-        kernels.normalize(x, mask, view, mean, invStd, gamma, beta, new Nd4jMemory(writable(out)));
+        kernels.normalize(x, mask, view, mean, invStd, gamma, beta, ranged(new Nd4jMemory(writable(out))));
     }
 
     /** Backward of the loaded input and gradient into {@code dx}, {@code dgamma}, {@code dbeta}. */
     @Override
     public void backward(ChannelView view, long m, double[] mean, double[] invStd, double[] gamma, boolean through,
                   INDArray dx, double[] dgamma, double[] dbeta) {
-        kernels.backward(x, dy, mask, view, m, mean, invStd, gamma, through, new Nd4jMemory(writable(dx)), dgamma,
+        kernels.backward(x, dy, mask, view, m, mean, invStd, gamma, through, ranged(new Nd4jMemory(writable(dx))), dgamma,
                 dbeta);
     }
 
@@ -122,7 +155,9 @@ final class HostKernels implements LayerKernels {
     public long countNonFinite(ChannelView view) {
         INDArray wide = type == DataType.FLOAT || type == DataType.DOUBLE ? xArray : xArray.castTo(DataType.FLOAT);
         INDArray wideMask = mask == null ? null : maskArray.castTo(wide.dataType());
-        return BatchNormKernels.countNonFinite(new Nd4jMemory(wide), wideMask == null ? null : new Nd4jMemory(wideMask), view);
+        TensorMemory validMask = wideMask == null ? null
+                : elements < 0 ? new Nd4jMemory(wideMask) : new Nd4jMemory(wideMask).range(firstPosition, positions);
+        return BatchNormKernels.countNonFinite(ranged(new Nd4jMemory(wide)), validMask, view);
     }
 
     @Override

@@ -65,6 +65,18 @@ interface LayerKernels {
     /** The mask of the next calls (one value per position of the view, 0 where padded), or null for none. */
     void loadMask(INDArray array);
 
+    /**
+     * Restricts the next calls to one ghost batch: elements {@code [firstElement, firstElement + elements)} of
+     * the loaded input and gradient and of the output arrays passed, and positions
+     * {@code [firstPosition, firstPosition + positions)} of the loaded mask. Loading another input lifts it.
+     *
+     * @param firstElement  first element of the range
+     * @param elements      elements in the range
+     * @param firstPosition first mask position of the range
+     * @param positions     mask positions in the range
+     */
+    void restrict(long firstElement, long elements, long firstPosition, long positions);
+
     /** @return the unmasked positions of the loaded mask: the m of every channel */
     long validPositions();
 

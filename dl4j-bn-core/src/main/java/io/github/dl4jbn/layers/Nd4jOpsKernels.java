@@ -8,6 +8,7 @@ import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastAddOp;
 import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastMulOp;
 import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastSubOp;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import java.util.Arrays;
 
@@ -25,9 +26,17 @@ final class Nd4jOpsKernels implements LayerKernels {
     private final DataType type;
     /** The affine's arithmetic type: DOUBLE for DOUBLE networks, FLOAT otherwise. */
     private final DataType affineType;
+    private INDArray xAll;
+    private INDArray dyAll;
+    private INDArray maskAll;
     private INDArray x;
     private INDArray dy;
     private INDArray mask;
+    /** The ghost batch the calls are restricted to: first element and count, first mask position and count. */
+    private long firstElement;
+    private long elements = -1;
+    private long firstPosition;
+    private long positions;
 
     Nd4jOpsKernels(DataType type) {
         if (!type.isFPType()) {
@@ -44,17 +53,44 @@ final class Nd4jOpsKernels implements LayerKernels {
 
     @Override
     public void loadInput(INDArray array) {
-        x = HostArrays.dense(array, type);
+        xAll = HostArrays.dense(array, type);
+        elements = -1;
+        applyRange();
     }
 
     @Override
     public void loadGradient(INDArray array) {
-        dy = HostArrays.dense(array, type);
+        dyAll = HostArrays.dense(array, type);
+        applyRange();
     }
 
     @Override
     public void loadMask(INDArray array) {
-        mask = array;
+        maskAll = array;
+        applyRange();
+    }
+
+    @Override
+    public void restrict(long firstElement, long elements, long firstPosition, long positions) {
+        this.firstElement = firstElement;
+        this.elements = elements;
+        this.firstPosition = firstPosition;
+        this.positions = positions;
+        applyRange();
+    }
+
+    private void applyRange() {
+        x = ranged(xAll, firstElement, elements);
+        dy = ranged(dyAll, firstElement, elements);
+        mask = ranged(maskAll, firstPosition, positions);
+    }
+
+    /** Elements {@code [first, first + count)} of an array as a flat view, or the array when unrestricted. */
+    private INDArray ranged(INDArray all, long first, long count) {
+        if (all == null || elements < 0) {
+            return all;
+        }
+        return all.reshape(all.length()).get(NDArrayIndex.interval(first, first + count));
     }
 
     @Override
@@ -144,7 +180,8 @@ final class Nd4jOpsKernels implements LayerKernels {
             Nd4j.getExecutioner().exec(new BroadcastMulOp(scaled, coefficients(a), scaled, 1));
             y.addi(scaled);
         }
-        out.assign(validOnly(view, y).reshape(out.shape()));
+        INDArray target = ranged(out, firstElement, elements);
+        target.assign(validOnly(view, y).reshape(target.shape()));
     }
 
     /** A fresh {@code [outer, C, inner]} copy of an array, of the given type. */
