@@ -30,8 +30,8 @@ record PassLayout(Kind kind, ChannelView view, int rowLength, int segments, long
     /** The three ways a pass walks a view (see the class comment). */
     enum Kind { ROWS, PLANES, PLANE_BLOCKS }
 
-    /** Longest plane segment: 1 Mi values (4 MiB in float), a small part of a window. */
-    static final int MAX_SEGMENT = 1 << 20;
+    /** Longest plane segment: 16 Ki values. Longer planes (480x480 maps) ran at half speed as one unit each. */
+    static final int MAX_SEGMENT = 1 << 14;
     /** Longest row run as ROWS with expanded coefficients: its coefficient and accumulator arrays stay in cache. */
     static final int MAX_EXPANDED_ROW = 1 << 14;
     /** Planes in one {@link Kind#PLANE_BLOCKS} unit. */
