@@ -38,10 +38,10 @@ import java.util.function.Supplier;
         description = "Tiny and non-i.i.d. mini-batches: none, BatchNorm, Batch Renormalization, ghost batches.")
 public class SmallBatch implements Callable<Integer> {
 
-    @Option(names = "--examples", defaultValue = "30000", description = "Training examples seen per run. Default: ${DEFAULT-VALUE} (half an epoch).")
+    @Option(names = "--examples", defaultValue = "15000", description = "Training examples seen per run. Default: ${DEFAULT-VALUE} (a quarter epoch; about 4 minutes in all on 2 cores).")
     int examples;
 
-    @Option(names = "--full", description = "The full run: 300,000 examples per run (5 epochs), about 10x as long.")
+    @Option(names = "--full", description = "The full run: 300,000 examples per run (5 epochs), about 20x as long.")
     boolean full;
 
     @Option(names = "--batch-sizes", split = ",", defaultValue = "2,4,8,60", description = "Mini-batch sizes of part (a). Default: ${DEFAULT-VALUE}.")
@@ -283,12 +283,13 @@ public class SmallBatch implements Callable<Integer> {
             s.append(String.format(Locale.ROOT, "- Batch %d: BatchNorm %.4f against %.4f at batch 60 (%s %.4f); Batch Renorm %.4f",
                     bn.batch(), bn.testAccuracy(), bnReference.testAccuracy(), loss > 0 ? "a loss of" : "a gain of", Math.abs(loss),
                     rn == null ? Double.NaN : rn.testAccuracy()));
-            if (rn != null && loss > 0.002) {
+            if (rn != null && loss > 0.01) {                  // below a point of accuracy, one seed cannot tell
                 double recovered = (rn.testAccuracy() - bn.testAccuracy()) / loss;
                 s.append(String.format(Locale.ROOT, ", which recovers %.0f%% of that loss: %s.%n", 100 * recovered,
-                        recovered >= 0.5 ? "the claim holds" : recovered > 0 ? "it helps, less than claimed" : "the claim does not hold here"));
+                        recovered >= 1 ? "Batch Renorm closes the whole gap, the claim holds" : recovered >= 0.5 ? "the claim holds"
+                                : recovered > 0 ? "it helps, less than claimed" : "the claim does not hold here"));
             } else {
-                s.append(": BatchNorm loses nothing worth recovering at this batch size here, so the claim is not tested by it.\n");
+                s.append(": BatchNorm loses less than a point here, within what one seed can tell, so the claim is not tested by it.\n");
             }
             s.append(String.format(Locale.ROOT, "  Training/inference gap: BatchNorm %+.4f, Batch Renorm %+.4f.%n", bn.gap(),
                     rn == null ? Double.NaN : rn.gap()));
