@@ -244,7 +244,7 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         long examples = input.size(0);
         long elements = input.length() / examples * rows;                 // rows examples are contiguous
         long positions = mask == null ? 0 : mask.length() / examples * rows;
-        kernels.restrict(slice * elements, elements, slice * positions, positions);
+        kernels.restrict(new TensorRange(slice * elements, elements, slice * positions, positions));
     }
 
     /** Multiplies an array of the input's shape by the mask, broadcast along the channels. */
@@ -442,7 +442,10 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         double[] mean = param(BatchNormParamInitializer.MEAN);
         double[] variance = param(BatchNormParamInitializer.VAR);
         for (Slice sl : slices) {
-            for (int c = 0; sl.skip() != null && c < channels; c++) {
+            if (sl.skip() == null) {
+                continue;
+            }
+            for (int c = 0; c < channels; c++) {
                 if (sl.skip()[c]) {                              // skipped channels: their batch value is the old one
                     batchMean[c] = mean[c];
                     batchVariance[c] = variance[c];

@@ -30,11 +30,8 @@ final class HostKernels implements LayerKernels {
     private INDArray maskArray;
     private TensorMemory maskAll;
     private TensorMemory mask;
-    /** The ghost batch the calls are restricted to: first element and count, first mask position and count. */
-    private long firstElement;
-    private long elements = -1;
-    private long firstPosition;
-    private long positions;
+    /** The ghost batch the calls are restricted to, or the whole tensors. */
+    private TensorRange range = TensorRange.WHOLE;
 
     private HostKernels(BatchNormKernels kernels, DataType type, DataType maskType) {
         this.kernels = kernels;
@@ -72,7 +69,7 @@ final class HostKernels implements LayerKernels {
     /** The input of the next calls: the array itself if dense of the network's type, else a dense copy. */
     @Override
     public void loadInput(INDArray array) {
-        elements = -1;
+        range = TensorRange.WHOLE;
         if (array == xArray && array.data() == xData) {
             applyRange();
             return;                             // the same dense array again (its backward): read as it is now
@@ -105,23 +102,25 @@ final class HostKernels implements LayerKernels {
     }
 
     @Override
-    public void restrict(long firstElement, long elements, long firstPosition, long positions) {
-        this.firstElement = firstElement;
-        this.elements = elements;
-        this.firstPosition = firstPosition;
-        this.positions = positions;
+    public void restrict(TensorRange range) {
+        this.range = range;
         applyRange();
     }
 
     private void applyRange() {
         x = ranged(xAll);
         dy = ranged(dyAll);
-        mask = maskAll == null || elements < 0 ? maskAll : maskAll.range(firstPosition, positions);
+        mask = rangedMask(maskAll);
     }
 
-    /** The memory of the restricted range, or all of it. */
+    /** The elements of the restricted range, or all of them. */
     private TensorMemory ranged(TensorMemory all) {
-        return all == null || elements < 0 ? all : all.range(firstElement, elements);
+        return all == null || range.whole() ? all : all.range(range.firstElement(), range.elements());
+    }
+
+    /** The mask positions of the restricted range, or all of them. */
+    private TensorMemory rangedMask(TensorMemory all) {
+        return all == null || range.whole() ? all : all.range(range.firstPosition(), range.positions());
     }
 
     /** The unmasked positions of the loaded mask: the m of every channel. */
@@ -155,9 +154,8 @@ final class HostKernels implements LayerKernels {
     public long countNonFinite(ChannelView view) {
         INDArray wide = type == DataType.FLOAT || type == DataType.DOUBLE ? xArray : xArray.castTo(DataType.FLOAT);
         INDArray wideMask = mask == null ? null : maskArray.castTo(wide.dataType());
-        TensorMemory validMask = wideMask == null ? null
-                : elements < 0 ? new Nd4jMemory(wideMask) : new Nd4jMemory(wideMask).range(firstPosition, positions);
-        return BatchNormKernels.countNonFinite(ranged(new Nd4jMemory(wide)), validMask, view);
+        return BatchNormKernels.countNonFinite(ranged(new Nd4jMemory(wide)),
+                wideMask == null ? null : rangedMask(new Nd4jMemory(wideMask)), view);
     }
 
     @Override

@@ -66,16 +66,12 @@ interface LayerKernels {
     void loadMask(INDArray array);
 
     /**
-     * Restricts the next calls to one ghost batch: elements {@code [firstElement, firstElement + elements)} of
-     * the loaded input and gradient and of the output arrays passed, and positions
-     * {@code [firstPosition, firstPosition + positions)} of the loaded mask. Loading another input lifts it.
+     * Restricts the next calls to one ghost batch of the loaded input, gradient and mask and of the output arrays
+     * passed. Loading another input lifts it.
      *
-     * @param firstElement  first element of the range
-     * @param elements      elements in the range
-     * @param firstPosition first mask position of the range
-     * @param positions     mask positions in the range
+     * @param range the ghost batch's elements and mask positions
      */
-    void restrict(long firstElement, long elements, long firstPosition, long positions);
+    void restrict(TensorRange range);
 
     /** @return the unmasked positions of the loaded mask: the m of every channel */
     long validPositions();

@@ -32,11 +32,8 @@ final class Nd4jOpsKernels implements LayerKernels {
     private INDArray x;
     private INDArray dy;
     private INDArray mask;
-    /** The ghost batch the calls are restricted to: first element and count, first mask position and count. */
-    private long firstElement;
-    private long elements = -1;
-    private long firstPosition;
-    private long positions;
+    /** The ghost batch the calls are restricted to, or the whole tensors. */
+    private TensorRange range = TensorRange.WHOLE;
 
     Nd4jOpsKernels(DataType type) {
         if (!type.isFPType()) {
@@ -54,7 +51,7 @@ final class Nd4jOpsKernels implements LayerKernels {
     @Override
     public void loadInput(INDArray array) {
         xAll = HostArrays.dense(array, type);
-        elements = -1;
+        range = TensorRange.WHOLE;
         applyRange();
     }
 
@@ -71,23 +68,20 @@ final class Nd4jOpsKernels implements LayerKernels {
     }
 
     @Override
-    public void restrict(long firstElement, long elements, long firstPosition, long positions) {
-        this.firstElement = firstElement;
-        this.elements = elements;
-        this.firstPosition = firstPosition;
-        this.positions = positions;
+    public void restrict(TensorRange range) {
+        this.range = range;
         applyRange();
     }
 
     private void applyRange() {
-        x = ranged(xAll, firstElement, elements);
-        dy = ranged(dyAll, firstElement, elements);
-        mask = ranged(maskAll, firstPosition, positions);
+        x = ranged(xAll, range.firstElement(), range.elements());
+        dy = ranged(dyAll, range.firstElement(), range.elements());
+        mask = ranged(maskAll, range.firstPosition(), range.positions());
     }
 
     /** Elements {@code [first, first + count)} of an array as a flat view, or the array when unrestricted. */
     private INDArray ranged(INDArray all, long first, long count) {
-        if (all == null || elements < 0) {
+        if (all == null || range.whole()) {
             return all;
         }
         return all.reshape(all.length()).get(NDArrayIndex.interval(first, first + count));
@@ -180,7 +174,7 @@ final class Nd4jOpsKernels implements LayerKernels {
             Nd4j.getExecutioner().exec(new BroadcastMulOp(scaled, coefficients(a), scaled, 1));
             y.addi(scaled);
         }
-        INDArray target = ranged(out, firstElement, elements);
+        INDArray target = ranged(out, range.firstElement(), range.elements());
         target.assign(validOnly(view, y).reshape(target.shape()));
     }
 
