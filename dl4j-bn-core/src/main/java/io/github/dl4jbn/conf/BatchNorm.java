@@ -262,13 +262,15 @@ public class BatchNorm extends FeedForwardLayer {
 
     /**
      * Checks every option, whichever path set it (the builder, the setters, JSON or YAML): the builder calls this
-     * when it builds, and {@link #instantiate} again with the layer's index, so a configuration edited or read
-     * after it was built cannot reach a network unchecked. The messages are the same on every path.
+     * when it builds, {@link #instantiate} again with the layer's index, and the layer before each forward pass,
+     * so a configuration edited or read after it was built, even on a live network, cannot reach the statistics
+     * unchecked. The messages are the same on every path.
      *
      * @param layer      how to name the layer in a message
      * @param exceptions makes the exception thrown from a message
+     * @throws RuntimeException made by {@code exceptions}, naming the layer, the option and its value
      */
-    void validate(String layer, java.util.function.Function<String, RuntimeException> exceptions) {
+    public void validate(String layer, java.util.function.Function<String, RuntimeException> exceptions) {
         String problem = problem();
         if (problem != null) {
             throw exceptions.apply(layer + ": " + problem);
@@ -294,6 +296,11 @@ public class BatchNorm extends FeedForwardLayer {
         }
         if (renorm != null && renorm.problem() != null) {
             return renorm.problem();
+        }
+        if (renorm != null && cumulativeAverage) {
+            return "renorm needs the moving average of the running statistics, got cumulativeAverage: r and d"
+                    + " compare each batch with the running statistics, and an all-time average lags ever further"
+                    + " behind drifting activations (d then sits at dMax); use decay(...) with renorm";
         }
         if (virtualBatchSize < 0 || virtualBatchSize == 1) {
             return "virtualBatchSize must be 0 (off) or at least 2 examples per ghost batch, got " + virtualBatchSize;

@@ -2,10 +2,9 @@ package io.github.dl4jbn.layers;
 
 import io.github.dl4jbn.conf.BatchNorm;
 import io.github.dl4jbn.conf.Renorm;
-import io.github.dl4jbn.conf.VarianceEstimate;
-import io.github.dl4jbn.kernels.ChannelMath;
 import io.github.dl4jbn.kernels.ChannelView;
 import io.github.dl4jbn.params.BatchNormParamInitializer;
+import org.deeplearning4j.exception.DL4JInvalidConfigException;
 import org.deeplearning4j.exception.DL4JInvalidInputException;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.RNNFormat;
@@ -24,15 +23,19 @@ import org.nd4j.linalg.factory.Nd4j;
 import java.util.Arrays;
 
 /**
- * The runtime Batch Normalization layer configured by {@link BatchNorm}: a thin adapter between DL4J's layer
- * API and the kernels ({@link io.github.dl4jbn.kernels}).
+ * The runtime Batch Normalization layer configured by {@link BatchNorm}: DL4J's layer protocol, delegating the
+ * passes over a mini-batch and its ghost batches to {@link SlicedBatchNorm}, the running statistics to
+ * {@link RunningStatistics} and parameter I/O to {@link LayerParameters}.
  *
  * <p>{@code activate(training=true)} normalizes with the batch's mean and biased variance (Algorithm 1);
  * {@code activate(training=false)} with the stored population mean and variance (Algorithm 2).
  * {@code backpropGradient} differentiates whichever forward ran last: through the batch statistics after a
  * training forward, with the statistics as constants after an inference forward (as inside
- * {@code FrozenLayerWithBackprop}). The running statistics move only in the backward pass of a training
- * forward, once per training iteration, written straight into the parameter vector.
+ * {@code FrozenLayerWithBackprop}); it may be called more than once on one forward, with the same result.
+ *
+ * <p><b>When the running statistics move:</b> once per training forward, in the first {@code backpropGradient}
+ * after it (so a training forward that is never differentiated, such as a score, moves nothing), written
+ * straight into the parameter vector, never through an updater.
  *
  * <p>With a features mask (a recurrent input's {@code [mb, T]}, or {@code [mb * T, 1]} after an RNN-to-FF
  * preprocessor) the padded steps take no part in anything: not the batch or running statistics, not the m of
@@ -40,41 +43,19 @@ import java.util.Arrays;
  * goes on unchanged to the next layer.
  *
  * <p>Every check runs before anything is written, so a call that throws leaves parameters, running statistics
- * and the gradient untouched.
+ * and the gradient untouched, and nothing of it reaches the next call.
  */
 public class BatchNormLayer extends BaseLayer<BatchNorm> {
 
-    /**
-     * What a forward pass keeps for the backward pass: per-channel vectors only, never a tensor. One slice per
-     * ghost batch (one for the whole mini-batch without them), {@code rows} examples each.
-     */
-    private record ForwardCache(long rows, boolean batchStatistics, Slice[] slices) {
-    }
-
-    /**
-     * One slice's forward: its view and m, the statistics it was normalized with, {@code skip} for channels
-     * whose running statistics it must not update (non-finite, under SKIP), and the gamma and beta the passes
-     * ran with: the layer's, or under Batch Renormalization {@code gamma r} and {@code beta + gamma d}
-     * ({@code r}, {@code d} null when they are 1 and 0).
-     */
-    private record Slice(ChannelView view, long m, double[] mean, double[] invStd, double[] batchVariance,
-                         boolean[] skip, double[] gamma, double[] beta, double[] r, double[] d) {
-    }
-
     /** The passes this layer runs: host memory kernels on ND4J's CPU backend, ND4J ops elsewhere. */
     private final LayerKernels kernels;
-    /** Per-channel arrays reused from call to call; the cache of the last forward points into them. */
-    private final ChannelArrays arrays;
-    /** Checks the batch statistics before anything is written, and rate-limits the SKIP warnings. */
-    private final StatisticsGuard guard = new StatisticsGuard();
-    /** Whether the layer's data type is narrower than DOUBLE, so its statistics must fit a float. */
-    private final boolean floatRange;
-    /** What the last training forward kept for the backward pass (x-hat's terms), or null. */
-    private ForwardCache cache;
-    /** Set while Algorithm 2's population pass is collecting, otherwise null. */
-    private PopulationAverage populationAverage;
-    /** Batches the population pass has seen, skipped ones included. */
-    private long populationBatches;
+    private final LayerParameters parameters;
+    private final SlicedBatchNorm passes;
+    private final RunningStatistics statistics;
+    /** What the last forward kept for the backward pass (per-channel vectors), or null. */
+    private SlicedBatchNorm.Forward cache;
+    /** Whether the last forward was a training forward whose running-statistics step is still to come. */
+    private boolean runningUpdatePending;
 
     /**
      * Creates the layer; DL4J calls this through {@link BatchNorm#instantiate}.
@@ -85,8 +66,11 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
     public BatchNormLayer(NeuralNetConfiguration conf, DataType dataType) {
         super(conf, dataType);
         this.kernels = LayerKernels.forType(dataType);
-        this.arrays = new ChannelArrays(kernels.hostMemory());
-        this.floatRange = dataType != DataType.DOUBLE;
+        this.parameters = new LayerParameters(kernels.hostMemory(), this::getParam);
+        boolean floatRange = dataType != DataType.DOUBLE;
+        StatisticsGuard guard = new StatisticsGuard();
+        this.passes = new SlicedBatchNorm(kernels, guard, floatRange);
+        this.statistics = new RunningStatistics(kernels, guard, floatRange);
     }
 
     @Override
@@ -108,6 +92,7 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
     public void clear() {
         super.clear();
         cache = null;
+        runningUpdatePending = false;
     }
 
     /**
@@ -125,90 +110,60 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
     @Override
     public INDArray activate(boolean training, LayerWorkspaceMgr workspaceMgr) {
         assertInputSet(false);
-        ChannelView view = InputLayout.of(input.shape(), layerConf(), layerId());
+        cache = null;                                            // a failed forward leaves nothing to differentiate
+        runningUpdatePending = false;
+        BatchNorm conf = layerConf();
+        conf.validate("BatchNorm " + layerId(), DL4JInvalidConfigException::new);   // edited since it was built?
+        ChannelView view = InputLayout.of(input.shape(), conf, layerId());
         INDArray mask = InputLayout.mask(maskArray, input.shape(), view, layerId());
         long rows = training ? ghostBatchRows() : input.size(0);
-        int count = (int) (input.size(0) / rows);
+        TensorRange[] ranges = ranges(mask, rows);
+        ChannelView sliceView = ranges.length == 1 ? view : InputLayout.of(sliceShape(rows), conf, layerId());
+        boolean collecting = !training && statistics.collecting();
+        long m = view.valuesPerChannel();
+        for (TensorRange range : ranges) {                      // nothing is written before every slice is checked
+            long valid = mask == null ? sliceView.valuesPerChannel() : kernels.validPositions(new KernelInput(input, mask, range));
+            m = Math.min(m, valid);
+            if ((training || collecting) && valid < 2) {
+                throw new DL4JInvalidInputException("BatchNorm " + layerId() + ": "
+                        + (training ? "training" : "estimating population statistics") + " needs more than one value"
+                        + " per channel to compute a batch variance, got input shape " + Arrays.toString(input.shape())
+                        + (ranges.length == 1 ? "" : " in ghost batches of " + rows + " examples")
+                        + (mask == null ? "" : " with " + valid + " unmasked position(s)")
+                        + " (" + valid + " value per channel); use a mini-batch of 2 or more"
+                        + (training ? ", or inference mode" : ""));
+            }
+        }
         applyDropOutIfNecessary(training, workspaceMgr);
         INDArray output = HostArrays.createUninitialized(workspaceMgr, ArrayType.ACTIVATIONS, dataType, input.shape());
-        ChannelView sliceView = count == 1 ? view : InputLayout.of(sliceShape(rows), layerConf(), layerId());
-        Slice[] slices = new Slice[count];
-        for (int s = 0; s < count; s++) {                        // per ghost batch; nothing is written yet
-            slices[s] = forward(training, sliceView, mask, output, count == 1 ? -1 : s, rows);
+        if (collecting) {
+            statistics.collect(KernelInput.whole(input, mask), view, conf.getNonFiniteBatches(), layerId());
         }
-        cache = new ForwardCache(rows, training, slices);
-        if (!(layerConf().getActivationFn() instanceof ActivationIdentity)) {
-            output = layerConf().getActivationFn().getActivation(output, training);
+        int channels = view.channels();
+        double[] gamma = gammaOrBeta(BatchNormParamInitializer.GAMMA, channels, conf.getGamma());
+        double[] beta = gammaOrBeta(BatchNormParamInitializer.BETA, channels, conf.getBeta());
+        double[] runningMean = parameters.read(BatchNormParamInitializer.MEAN);
+        double[] runningVar = parameters.read(BatchNormParamInitializer.VAR);
+        SlicedBatchNorm.Forward forward;
+        if (training) {
+            Renorm renorm = conf.getRenorm();
+            long iteration = getIterationCount();
+            SlicedBatchNorm.Clip clip = renorm == null ? null
+                    : new SlicedBatchNorm.Clip(renorm.rMaxAt(iteration), renorm.dMaxAt(iteration));
+            forward = passes.train(input, mask, sliceView, ranges, gamma, beta, runningMean, runningVar,
+                    new SlicedBatchNorm.Options(conf.getEps(), conf.getNonFiniteBatches(), clip, layerId()), output);
+        } else {
+            forward = passes.infer(input, mask, view, m, gamma, beta, runningMean, runningVar, conf.getEps(), output);
+        }
+        cache = forward;
+        runningUpdatePending = training;
+        if (!(conf.getActivationFn() instanceof ActivationIdentity)) {
+            output = conf.getActivationFn().getActivation(output, training);
             if (mask != null) {
                 zeroPaddedSteps(output);                         // act(0) need not be 0; DL4J's RNNs give 0
             }
         }
         return output;
-    }
-
-    /**
-     * Normalizes one slice of the input (the whole mini-batch, or one ghost batch) into its part of {@code out}.
-     *
-     * @param slice the ghost batch, or -1 for the whole mini-batch
-     * @param rows  examples per ghost batch
-     */
-    private Slice forward(boolean training, ChannelView view, INDArray mask, INDArray out, int slice, long rows) {
-        boolean collecting = !training && populationAverage != null;
-        String name = slice < 0 ? "" : "@" + slice;
-        kernels.loadMask(mask);
-        kernels.loadInput(input);
-        restrictToSlice(mask, slice, rows);
-        long valid = mask == null ? view.valuesPerChannel() : kernels.validPositions();
-        if ((training || collecting) && valid < 2) {
-            throw new DL4JInvalidInputException("BatchNorm " + layerId() + ": "
-                    + (training ? "training" : "estimating population statistics") + " needs more than one value per "
-                    + "channel to compute a batch variance, got input shape " + Arrays.toString(input.shape())
-                    + (slice < 0 ? "" : " in ghost batches of " + rows + " examples")
-                    + (mask == null ? "" : " with " + valid + " unmasked position(s)")
-                    + " (" + valid + " value per channel); use a mini-batch of 2 or more"
-                    + (training ? ", or inference mode" : ""));
-        }
-        if (collecting) {
-            collectBatchStatistics(view);
-        }
-        int channels = view.channels();
-        double[] gamma = gammaOrBeta(BatchNormParamInitializer.GAMMA, channels);
-        double[] beta = gammaOrBeta(BatchNormParamInitializer.BETA, channels);
-        if (!training) {
-            double[] mean = param(BatchNormParamInitializer.MEAN);
-            double[] invStd = arrays.get("invStd", channels);
-            ChannelMath.inverseStd(param(BatchNormParamInitializer.VAR), layerConf().getEps(), invStd);
-            kernels.normalize(view, mean, invStd, gamma, beta, out);           // Algorithm 2, line 11
-            return new Slice(view, valid, mean, invStd, null, null, gamma, beta, null, null);
-        }
-        double[] mean = arrays.get("batchMean" + name, channels);
-        double[] variance = arrays.get("batchVariance" + name, channels);
-        long m = kernels.batchStatistics(view, mean, variance);                 // Algorithm 1, lines 1-2
-        boolean[] skip = guard.check(mean, variance, floatRange, layerConf().getNonFiniteBatches(),
-                () -> kernels.countNonFinite(view), layerId(), "training");
-        double[] invStd = arrays.get("invStd" + name, channels);
-        ChannelMath.inverseStd(variance, layerConf().getEps(), invStd);
-        double[] r = null;
-        double[] d = null;
-        Renorm renorm = layerConf().getRenorm();
-        if (renorm != null) {                                   // Batch Renormalization: xhat r + d, r and d constants
-            r = arrays.get("renormR" + name, channels);
-            d = arrays.get("renormD" + name, channels);
-            long iteration = getIterationCount();
-            if (ChannelMath.renorm(mean, variance, param(BatchNormParamInitializer.MEAN), param(BatchNormParamInitializer.VAR),
-                    layerConf().getEps(), renorm.rMaxAt(iteration), renorm.dMaxAt(iteration), r, d)) {
-                double[] scaled = arrays.get("renormGamma" + name, channels);
-                double[] shifted = arrays.get("renormBeta" + name, channels);
-                ChannelMath.renormAffine(gamma, beta, r, d, scaled, shifted);
-                gamma = scaled;
-                beta = shifted;
-            } else {
-                r = null;                                       // r = 1, d = 0: plain Batch Normalization, bit for bit
-                d = null;
-            }
-        }
-        kernels.normalize(view, mean, invStd, gamma, beta, out);               // Algorithm 1, lines 3-4
-        return new Slice(view, m, mean, invStd, variance, skip, gamma, beta, r, d);
     }
 
     /**
@@ -236,15 +191,20 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         return shape;
     }
 
-    /** Restricts the kernels to ghost batch {@code slice} of {@code rows} examples, if it is one (slice >= 0). */
-    private void restrictToSlice(INDArray mask, int slice, long rows) {
-        if (slice < 0) {
-            return;
-        }
+    /** The ranges of the ghost batches of {@code rows} examples (contiguous along the batch axis), or the whole. */
+    private TensorRange[] ranges(INDArray mask, long rows) {
         long examples = input.size(0);
-        long elements = input.length() / examples * rows;                 // rows examples are contiguous
+        if (rows == examples) {
+            return new TensorRange[]{TensorRange.WHOLE};
+        }
+        int count = (int) (examples / rows);
+        long elements = input.length() / examples * rows;
         long positions = mask == null ? 0 : mask.length() / examples * rows;
-        kernels.restrict(new TensorRange(slice * elements, elements, slice * positions, positions));
+        TensorRange[] ranges = new TensorRange[count];
+        for (int s = 0; s < count; s++) {
+            ranges[s] = new TensorRange(s * elements, elements, s * positions, positions);
+        }
+        return ranges;
     }
 
     /** Multiplies an array of the input's shape by the mask, broadcast along the channels. */
@@ -260,8 +220,9 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
 
     /**
      * Gradients of the last forward pass: dx, and dgamma/dbeta as sums over the mini-batch. After a training
-     * forward the gradient flows through the batch statistics and the running statistics move one step
-     * (moving average, or cumulative average E_B of Algorithm 2, line 10); their own gradient is zero.
+     * forward the gradient flows through the batch statistics, and the first call after it moves the running
+     * statistics one step (moving average, or cumulative average E_B of Algorithm 2, line 10); their own
+     * gradient is zero. A second call on the same forward returns the same gradients and moves nothing.
      *
      * @param epsilon      gradient of the loss with respect to this layer's output
      * @param workspaceMgr DL4J's workspace manager; dx lives in {@link ArrayType#ACTIVATION_GRAD}
@@ -270,7 +231,7 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
     @Override
     public Pair<Gradient, INDArray> backpropGradient(INDArray epsilon, LayerWorkspaceMgr workspaceMgr) {
         assertInputSet(true);
-        ForwardCache f = cache;
+        SlicedBatchNorm.Forward f = cache;
         if (f == null) {
             throw new IllegalStateException("BatchNorm " + layerId() + ": backpropGradient called without a forward pass");
         }
@@ -278,82 +239,50 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
             throw new DL4JInvalidInputException("BatchNorm " + layerId() + ": expected an output gradient of shape "
                     + Arrays.toString(input.shape()) + ", got " + Arrays.toString(epsilon.shape()));
         }
-        int channels = f.slices()[0].view().channels();
-        int count = f.slices().length;
-        INDArray mask = InputLayout.mask(maskArray, input.shape(), InputLayout.of(input.shape(), layerConf(), layerId()), layerId());
-        if (!(layerConf().getActivationFn() instanceof ActivationIdentity)) {
+        BatchNorm conf = layerConf();
+        INDArray mask = InputLayout.mask(maskArray, input.shape(), InputLayout.of(input.shape(), conf, layerId()), layerId());
+        if (!(conf.getActivationFn() instanceof ActivationIdentity)) {
             // through the activation first: recompute z = bn(x), then dL/dz = act'(z) * epsilon
             INDArray z = HostArrays.createUninitialized(workspaceMgr, ArrayType.BP_WORKING_MEM, dataType, input.shape());
-            for (int s = 0; s < count; s++) {
-                Slice sl = f.slices()[s];
-                kernels.loadMask(mask);
-                kernels.loadInput(input);
-                restrictToSlice(mask, count == 1 ? -1 : s, f.rows());
-                kernels.normalize(sl.view(), sl.mean(), sl.invStd(), sl.gamma(), sl.beta(), z);
-            }
-            epsilon = layerConf().getActivationFn().backprop(z, workspaceMgr.dup(ArrayType.BP_WORKING_MEM, epsilon, 'c')).getFirst();
+            passes.normalizeAgain(f, input, mask, z);
+            epsilon = conf.getActivationFn().backprop(z, workspaceMgr.dup(ArrayType.BP_WORKING_MEM, epsilon, 'c')).getFirst();
         }
-
-        double[] dgamma = arrays.get("dgamma", channels);
-        double[] dbeta = arrays.get("dbeta", channels);
+        int channels = f.view().channels();
+        double[] dgamma = parameters.working("dgamma", channels);
+        double[] dbeta = parameters.working("dbeta", channels);
         INDArray dx = HostArrays.createUninitialized(workspaceMgr, ArrayType.ACTIVATION_GRAD, dataType, input.shape());
-        double[] sliceDgamma = count == 1 ? dgamma : arrays.get("sliceDgamma", channels);
-        double[] sliceDbeta = count == 1 ? dbeta : arrays.get("sliceDbeta", channels);
-        Arrays.fill(dgamma, 0.0);
-        Arrays.fill(dbeta, 0.0);
-        for (int s = 0; s < count; s++) {                        // per ghost batch: its own statistics and m
-            Slice sl = f.slices()[s];
-            kernels.loadMask(mask);
-            kernels.loadInput(input);
-            kernels.loadGradient(epsilon);
-            restrictToSlice(mask, count == 1 ? -1 : s, f.rows());
-            kernels.backward(sl.view(), sl.m(), sl.mean(), sl.invStd(), sl.gamma(), f.batchStatistics(), dx,
-                    sliceDgamma, sliceDbeta);
-            if (sl.r() != null) {
-                ChannelMath.renormGammaGradient(sliceDgamma, sliceDbeta, sl.r(), sl.d());   // r sum(dy xhat) + d sum(dy)
-            }
-            if (count > 1) {
-                for (int c = 0; c < channels; c++) {
-                    dgamma[c] += sliceDgamma[c];                 // gamma and beta are shared by the slices
-                    dbeta[c] += sliceDbeta[c];
-                }
-            }
-        }
+        passes.backward(f, input, mask, epsilon, dx, dgamma, dbeta);
         dx = backpropDropOutIfPresent(dx);
 
         Gradient gradient = new DefaultGradient();
-        if (!layerConf().isLockGammaBeta()) {
-            arrays.write("gammaGradient", dgamma, gradientViews.get(BatchNormParamInitializer.GAMMA));
-            arrays.write("betaGradient", dbeta, gradientViews.get(BatchNormParamInitializer.BETA));
+        if (!conf.isLockGammaBeta()) {
+            parameters.writeGradient(BatchNormParamInitializer.GAMMA, dgamma, gradientViews.get(BatchNormParamInitializer.GAMMA));
+            parameters.writeGradient(BatchNormParamInitializer.BETA, dbeta, gradientViews.get(BatchNormParamInitializer.BETA));
             gradient.gradientForVariable().put(BatchNormParamInitializer.GAMMA, gradientViews.get(BatchNormParamInitializer.GAMMA));
             gradient.gradientForVariable().put(BatchNormParamInitializer.BETA, gradientViews.get(BatchNormParamInitializer.BETA));
         }
-        for (String key : BatchNormParamInitializer.getInstance().statisticsKeys(layerConf())) {
-            INDArray zero = gradientViews.get(key);                     // statistics are not learned by gradient
-            String name = key + "Gradient";
-            arrays.write(name, arrays.get(name, (int) zero.length()), zero);  // zeros: that working array is never written
-            gradient.gradientForVariable().put(key, zero);
+        for (String key : BatchNormParamInitializer.getInstance().statisticsKeys(conf)) {
+            parameters.zeroGradient(key, gradientViews.get(key));          // statistics are not learned by gradient
+            gradient.gradientForVariable().put(key, gradientViews.get(key));
         }
-        if (f.batchStatistics()) {
-            updateRunningStatistics(f.slices());
-            cache = new ForwardCache(f.rows(), false, f.slices());             // one update per forward
+        if (runningUpdatePending) {
+            runningUpdatePending = false;                        // once per training forward
+            updateRunningStatistics(f);
         }
         return new Pair<>(gradient, dx);
     }
 
-    /**
-     * Adds the loaded input's batch statistics to the population average being collected. A batch with
-     * non-finite statistics is an error naming it, or (SKIP) is left out of the average.
-     */
-    private void collectBatchStatistics(ChannelView view) {
-        double[] mean = new double[view.channels()];
-        double[] variance = new double[view.channels()];
-        long m = kernels.batchStatistics(view, mean, variance);
-        long batch = ++populationBatches;
-        boolean[] skip = guard.check(mean, variance, floatRange, layerConf().getNonFiniteBatches(),
-                () -> kernels.countNonFinite(view), layerId(), "the population pass, batch " + batch);
-        if (skip == null) {
-            populationAverage.add(mean, variance, m);
+    /** One step of the running statistics from a training forward's slices, written into the parameters. */
+    private void updateRunningStatistics(SlicedBatchNorm.Forward f) {
+        BatchNorm conf = layerConf();
+        double[] mean = parameters.read(BatchNormParamInitializer.MEAN);
+        double[] variance = parameters.read(BatchNormParamInitializer.VAR);
+        double[] count = conf.isCumulativeAverage() ? parameters.read(BatchNormParamInitializer.BATCH_COUNT) : null;
+        statistics.update(f.slices(), conf.getVarianceEstimate(), conf.getDecay(), mean, variance, count);
+        parameters.write(BatchNormParamInitializer.MEAN, mean);
+        parameters.write(BatchNormParamInitializer.VAR, variance);
+        if (count != null) {
+            parameters.write(BatchNormParamInitializer.BATCH_COUNT, count);
         }
     }
 
@@ -362,13 +291,14 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
      * stay as they are.
      */
     public void resetRunningStatistics() {
-        int channels = (int) getParam(BatchNormParamInitializer.MEAN).length();
-        double[] value = new double[channels];
-        writeParam(BatchNormParamInitializer.MEAN, value);
-        Arrays.fill(value, 1.0);
-        writeParam(BatchNormParamInitializer.VAR, value);
-        if (layerConf().isCumulativeAverage()) {
-            writeParam(BatchNormParamInitializer.BATCH_COUNT, new double[]{0.0});
+        double[] mean = parameters.read(BatchNormParamInitializer.MEAN);
+        double[] variance = parameters.read(BatchNormParamInitializer.VAR);
+        double[] count = layerConf().isCumulativeAverage() ? parameters.read(BatchNormParamInitializer.BATCH_COUNT) : null;
+        RunningStatistics.reset(mean, variance, count);
+        parameters.write(BatchNormParamInitializer.MEAN, mean);
+        parameters.write(BatchNormParamInitializer.VAR, variance);
+        if (count != null) {
+            parameters.write(BatchNormParamInitializer.BATCH_COUNT, count);
         }
     }
 
@@ -378,8 +308,7 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
      * Used by {@link io.github.dl4jbn.PopulationStatistics}; the layer's output is unaffected.
      */
     public void startPopulationAverage() {
-        populationAverage = new PopulationAverage();
-        populationBatches = 0;
+        statistics.startPopulationAverage();
     }
 
     /**
@@ -390,8 +319,7 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
      * @return what was collected
      */
     public PopulationAverage finishPopulationAverage(boolean store) {
-        PopulationAverage collected = populationAverage;
-        populationAverage = null;
+        PopulationAverage collected = statistics.finishPopulationAverage();
         if (store && collected != null && collected.batches() > 0) {
             storePopulationAverage(collected);
         }
@@ -419,66 +347,13 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         }
     }
 
-    /**
-     * Algorithm 2, line 10 (or its moving-average form), with the batch variance made unbiased if configured.
-     * With ghost batches the batch values are the slices' averages: one update per mini-batch.
-     */
-    private void updateRunningStatistics(Slice[] slices) {
-        BatchNorm conf = layerConf();
-        int channels = slices[0].view().channels();
-        double[] batchMean = arrays.get("runningUpdateMean", channels);
-        double[] batchVariance = arrays.get("runningUpdate", channels);
-        Arrays.fill(batchMean, 0.0);
-        Arrays.fill(batchVariance, 0.0);
-        for (Slice sl : slices) {
-            double factor = conf.getVarianceEstimate() == VarianceEstimate.UNBIASED ? ChannelMath.unbiasedFactor(sl.m()) : 1.0;
-            for (int c = 0; c < channels; c++) {
-                batchMean[c] += sl.mean()[c] / slices.length;
-                batchVariance[c] += factor * sl.batchVariance()[c] / slices.length;   // m/(m-1) var_B, or var_B
-            }
-        }
-        double[] count = conf.isCumulativeAverage() ? param(BatchNormParamInitializer.BATCH_COUNT) : null;
-        double weight = ChannelMath.runningWeight(conf.getDecay(), count != null, count == null ? 0 : count[0]);
-        double[] mean = param(BatchNormParamInitializer.MEAN);
-        double[] variance = param(BatchNormParamInitializer.VAR);
-        for (Slice sl : slices) {
-            if (sl.skip() == null) {
-                continue;
-            }
-            for (int c = 0; c < channels; c++) {
-                if (sl.skip()[c]) {                              // skipped channels: their batch value is the old one
-                    batchMean[c] = mean[c];
-                    batchVariance[c] = variance[c];
-                }
-            }
-        }
-        ChannelMath.runningAverage(mean, batchMean, weight);
-        ChannelMath.runningAverage(variance, batchVariance, weight);
-        writeParam(BatchNormParamInitializer.MEAN, mean);
-        writeParam(BatchNormParamInitializer.VAR, variance);
-        if (count != null) {
-            count[0] += 1.0;
-            writeParam(BatchNormParamInitializer.BATCH_COUNT, count);
-        }
-    }
-
     /** gamma or beta per channel: the parameter, or the configured constant when locked. */
-    private double[] gammaOrBeta(String key, int channels) {
-        if (!layerConf().isLockGammaBeta()) {
-            return param(key);
-        }
-        double[] values = arrays.get(key, channels);
-        Arrays.fill(values, BatchNormParamInitializer.GAMMA.equals(key) ? layerConf().getGamma() : layerConf().getBeta());
-        return values;
-    }
-
-    /** The parameter's current values, in its working array (named by its key). */
-    private double[] param(String key) {
-        return arrays.read(key, getParam(key));
+    private double[] gammaOrBeta(String key, int channels, double locked) {
+        return layerConf().isLockGammaBeta() ? parameters.constant(key, channels, locked) : parameters.read(key);
     }
 
     private void writeParam(String key, double[] values) {
-        arrays.write(key, values, getParam(key));
+        parameters.write(key, values);
     }
 
     @Override

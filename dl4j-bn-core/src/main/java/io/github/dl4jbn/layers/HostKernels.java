@@ -20,18 +20,9 @@ final class HostKernels implements LayerKernels {
     private final DataType type;
     /** Masks are of the computation's type: FLOAT for float kernels, DOUBLE for double ones. */
     private final DataType maskType;
-    private INDArray xArray;                    // kept so a densified copy lives as long as its memory
-    private DataBuffer xData;
-    private TensorMemory xAll;
-    private TensorMemory x;
-    private INDArray dyArray;
-    private TensorMemory dyAll;
-    private TensorMemory dy;
-    private INDArray maskArray;
-    private TensorMemory maskAll;
-    private TensorMemory mask;
-    /** The ghost batch the calls are restricted to, or the whole tensors. */
-    private TensorRange range = TensorRange.WHOLE;
+    /** The last input and mask turned into memory: a layer's calls on one array take its view once. */
+    private final Memo inputs = new Memo();
+    private final Memo masks = new Memo();
 
     private HostKernels(BatchNormKernels kernels, DataType type, DataType maskType) {
         this.kernels = kernels;
@@ -66,96 +57,83 @@ final class HostKernels implements LayerKernels {
         return kernels.toString();
     }
 
-    /** The input of the next calls: the array itself if dense of the network's type, else a dense copy. */
     @Override
-    public void loadInput(INDArray array) {
-        range = TensorRange.WHOLE;
-        if (array == xArray && array.data() == xData) {
-            applyRange();
-            return;                             // the same dense array again (its backward): read as it is now
+    public long validPositions(KernelInput in) {
+        return BatchNormKernels.validPositions(mask(in));
+    }
+
+    @Override
+    public long batchStatistics(KernelInput in, ChannelView view, double[] mean, double[] var) {
+        return kernels.batchStatistics(x(in), mask(in), view, mean, var);
+    }
+
+    /** Normalizes the input's range into that range of {@code out}, a fresh dense array of the network's type. */
+    @Override
+    public void normalize(KernelInput in, ChannelView view, double[] mean, double[] invStd, double[] gamma,
+                          double[] beta, INDArray out) {
+        kernels.normalize(x(in), mask(in), view, mean, invStd, gamma, beta, elements(writable(out), in.range()));
+    }
+
+    @Override
+    public void backward(KernelInput in, INDArray dy, ChannelView view, long m, double[] mean, double[] invStd,
+                         double[] gamma, boolean through, INDArray dx, double[] dgamma, double[] dbeta) {
+        TensorMemory gradient = elements(HostArrays.dense(dy, type), in.range());
+        kernels.backward(x(in), gradient, mask(in), view, m, mean, invStd, gamma, through,
+                elements(writable(dx), in.range()), dgamma, dbeta);
+    }
+
+    @Override
+    public long countNonFinite(KernelInput in, ChannelView view) {
+        INDArray wide = HostArrays.dense(in.x(), type == DataType.DOUBLE ? DataType.DOUBLE : DataType.FLOAT);
+        INDArray wideMask = in.mask() == null ? null : HostArrays.dense(in.mask(), wide.dataType());
+        return BatchNormKernels.countNonFinite(elements(wide, in.range()),
+                wideMask == null ? null : positions(new Nd4jMemory(wideMask), in.range()), view);
+    }
+
+    /** The input's range, as memory of the network's type. */
+    private TensorMemory x(KernelInput in) {
+        return elements(inputs.memory(in.x(), type), in.range());
+    }
+
+    /** The mask's range, as memory of the computation's type; null without a mask. */
+    private TensorMemory mask(KernelInput in) {
+        return in.mask() == null ? null : positions(masks.memory(in.mask(), maskType), in.range());
+    }
+
+    private static TensorMemory elements(INDArray dense, TensorRange range) {
+        return elements(new Nd4jMemory(dense), range);
+    }
+
+    private static TensorMemory elements(TensorMemory all, TensorRange range) {
+        return range.whole() ? all : all.range(range.firstElement(), range.elements());
+    }
+
+    private static TensorMemory positions(TensorMemory all, TensorRange range) {
+        return range.whole() ? all : all.range(range.firstPosition(), range.positions());
+    }
+
+    /**
+     * The memory of the array last asked for, kept while the same dense array with the same buffer comes again
+     * (a forward's slices, its backward); a pure cache: what it returns depends only on the argument.
+     */
+    private static final class Memo {
+        private INDArray array;
+        private DataBuffer data;
+        private TensorMemory memory;
+
+        TensorMemory memory(INDArray source, DataType type) {
+            if (source == array && source.data() == data) {
+                return memory;
+            }
+            INDArray dense = HostArrays.dense(source, type);
+            TensorMemory made = new Nd4jMemory(dense);
+            if (dense == source) {                  // a copy is made afresh each time, as its source may change
+                array = source;
+                data = source.data();
+                memory = made;
+            }
+            return made;
         }
-        xArray = HostArrays.dense(array, type);
-        xData = xArray.data();
-        xAll = new Nd4jMemory(xArray);
-        applyRange();
-    }
-
-    /** The output gradient of the next backward call. */
-    @Override
-    public void loadGradient(INDArray array) {
-        dyArray = HostArrays.dense(array, type);
-        dyAll = new Nd4jMemory(dyArray);
-        applyRange();
-    }
-
-    /** The mask of the next calls (one value per position, 0 where padded), or null for none. */
-    @Override
-    public void loadMask(INDArray array) {
-        if (array == null) {
-            maskArray = null;
-            maskAll = null;
-        } else if (array != maskArray) {
-            maskArray = HostArrays.dense(array, maskType);
-            maskAll = new Nd4jMemory(maskArray);
-        }
-        applyRange();
-    }
-
-    @Override
-    public void restrict(TensorRange range) {
-        this.range = range;
-        applyRange();
-    }
-
-    private void applyRange() {
-        x = ranged(xAll);
-        dy = ranged(dyAll);
-        mask = rangedMask(maskAll);
-    }
-
-    /** The elements of the restricted range, or all of them. */
-    private TensorMemory ranged(TensorMemory all) {
-        return all == null || range.whole() ? all : all.range(range.firstElement(), range.elements());
-    }
-
-    /** The mask positions of the restricted range, or all of them. */
-    private TensorMemory rangedMask(TensorMemory all) {
-        return all == null || range.whole() ? all : all.range(range.firstPosition(), range.positions());
-    }
-
-    /** The unmasked positions of the loaded mask: the m of every channel. */
-    @Override
-    public long validPositions() {
-        return BatchNormKernels.validPositions(mask);
-    }
-
-    /** Algorithm 1, lines 1-2, on the loaded input; returns m. */
-    @Override
-    public long batchStatistics(ChannelView view, double[] mean, double[] var) {
-        return kernels.batchStatistics(x, mask, view, mean, var);
-    }
-
-    /** Normalizes the loaded input into {@code out}, a fresh dense array of the network's type. */
-    @Override
-    public void normalize(ChannelView view, double[] mean, double[] invStd, double[] gamma, double[] beta, INDArray out) {
-        kernels.normalize(x, mask, view, mean, invStd, gamma, beta, ranged(new Nd4jMemory(writable(out))));
-    }
-
-    /** Backward of the loaded input and gradient into {@code dx}, {@code dgamma}, {@code dbeta}. */
-    @Override
-    public void backward(ChannelView view, long m, double[] mean, double[] invStd, double[] gamma, boolean through,
-                  INDArray dx, double[] dgamma, double[] dbeta) {
-        kernels.backward(x, dy, mask, view, m, mean, invStd, gamma, through, ranged(new Nd4jMemory(writable(dx))), dgamma,
-                dbeta);
-    }
-
-    /** The NaN and infinite values at valid positions of the loaded input (for an error message). */
-    @Override
-    public long countNonFinite(ChannelView view) {
-        INDArray wide = type == DataType.FLOAT || type == DataType.DOUBLE ? xArray : xArray.castTo(DataType.FLOAT);
-        INDArray wideMask = mask == null ? null : maskArray.castTo(wide.dataType());
-        return BatchNormKernels.countNonFinite(ranged(new Nd4jMemory(wide)),
-                wideMask == null ? null : rangedMask(new Nd4jMemory(wideMask)), view);
     }
 
     @Override

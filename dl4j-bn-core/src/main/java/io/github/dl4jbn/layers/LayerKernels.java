@@ -12,8 +12,9 @@ import java.util.Locale;
 /**
  * The layer's calls on tensors, one implementation per way of reaching ND4J's memory: {@link HostKernels}
  * streams through host buffers (ND4J's CPU backend), {@link Nd4jOpsKernels} runs ND4J's own ops wherever the
- * arrays live. {@link #forType} chooses once per JVM. A call loads its input (and gradient and mask), then
- * asks for statistics, the normalized output or the backward; per-channel values travel as {@code double[]}.
+ * arrays live. {@link #forType} chooses once per JVM. Each call gets the tensors it reads as arguments
+ * ({@link KernelInput}: input, mask, ghost batch); per-channel values travel as {@code double[]}. No call depends
+ * on an earlier one.
  */
 interface LayerKernels {
 
@@ -56,42 +57,26 @@ interface LayerKernels {
         }
     }
 
-    /** The input of the next calls. */
-    void loadInput(INDArray array);
-
-    /** The output gradient of the next backward call. */
-    void loadGradient(INDArray array);
-
-    /** The mask of the next calls (one value per position of the view, 0 where padded), or null for none. */
-    void loadMask(INDArray array);
+    /** @return the unmasked positions of the input's mask within its range: the m of every channel */
+    long validPositions(KernelInput in);
 
     /**
-     * Restricts the next calls to one ghost batch of the loaded input, gradient and mask and of the output arrays
-     * passed. Loading another input lifts it.
-     *
-     * @param range the ghost batch's elements and mask positions
-     */
-    void restrict(TensorRange range);
-
-    /** @return the unmasked positions of the loaded mask: the m of every channel */
-    long validPositions();
-
-    /**
-     * Algorithm 1, lines 1-2, on the loaded input: per-channel mean and biased variance over the valid values.
+     * Algorithm 1, lines 1-2, on the input's range: per-channel mean and biased variance over the valid values.
      *
      * @return m, the values per channel
      */
-    long batchStatistics(ChannelView view, double[] mean, double[] var);
+    long batchStatistics(KernelInput in, ChannelView view, double[] mean, double[] var);
 
-    /** Algorithm 1, lines 3-4 (Algorithm 2, line 11) on the loaded input into {@code out}, 0 at padded positions. */
-    void normalize(ChannelView view, double[] mean, double[] invStd, double[] gamma, double[] beta, INDArray out);
+    /** Algorithm 1, lines 3-4 (Algorithm 2, line 11) on the input's range into that range of {@code out}, 0 where padded. */
+    void normalize(KernelInput in, ChannelView view, double[] mean, double[] invStd, double[] gamma, double[] beta,
+                   INDArray out);
 
-    /** The backward pass of {@link #normalize} into {@code dx}, {@code dgamma} and {@code dbeta}. */
-    void backward(ChannelView view, long m, double[] mean, double[] invStd, double[] gamma, boolean through,
-                  INDArray dx, double[] dgamma, double[] dbeta);
+    /** The backward pass of {@link #normalize} with output gradient {@code dy} (same shape as x) into that range of {@code dx}, {@code dgamma} and {@code dbeta}. */
+    void backward(KernelInput in, INDArray dy, ChannelView view, long m, double[] mean, double[] invStd,
+                  double[] gamma, boolean through, INDArray dx, double[] dgamma, double[] dbeta);
 
-    /** @return the NaN and infinite values at valid positions of the loaded input (for an error message) */
-    long countNonFinite(ChannelView view);
+    /** @return the NaN and infinite values at valid positions of the input's range (for an error message) */
+    long countNonFinite(KernelInput in, ChannelView view);
 
     /** @return whether per-channel arrays may be read and written through host (NIO) views */
     boolean hostMemory();

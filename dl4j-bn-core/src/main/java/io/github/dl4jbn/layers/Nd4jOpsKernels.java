@@ -26,15 +26,6 @@ final class Nd4jOpsKernels implements LayerKernels {
     private final DataType type;
     /** The affine's arithmetic type: DOUBLE for DOUBLE networks, FLOAT otherwise. */
     private final DataType affineType;
-    private INDArray xAll;
-    private INDArray dyAll;
-    private INDArray maskAll;
-    private INDArray x;
-    private INDArray dy;
-    private INDArray mask;
-    /** The ghost batch the calls are restricted to, or the whole tensors. */
-    private TensorRange range = TensorRange.WHOLE;
-
     Nd4jOpsKernels(DataType type) {
         if (!type.isFPType()) {
             throw new IllegalArgumentException("BatchNorm runs FLOAT, DOUBLE, HALF and BFLOAT16 networks, not " + type);
@@ -48,53 +39,38 @@ final class Nd4jOpsKernels implements LayerKernels {
         return "ND4J ops (" + type + ")";
     }
 
-    @Override
-    public void loadInput(INDArray array) {
-        xAll = HostArrays.dense(array, type);
-        range = TensorRange.WHOLE;
-        applyRange();
-    }
-
-    @Override
-    public void loadGradient(INDArray array) {
-        dyAll = HostArrays.dense(array, type);
-        applyRange();
-    }
-
-    @Override
-    public void loadMask(INDArray array) {
-        maskAll = array;
-        applyRange();
-    }
-
-    @Override
-    public void restrict(TensorRange range) {
-        this.range = range;
-        applyRange();
-    }
-
-    private void applyRange() {
-        x = ranged(xAll, range.firstElement(), range.elements());
-        dy = ranged(dyAll, range.firstElement(), range.elements());
-        mask = ranged(maskAll, range.firstPosition(), range.positions());
-    }
-
-    /** Elements {@code [first, first + count)} of an array as a flat view, or the array when unrestricted. */
-    private INDArray ranged(INDArray all, long first, long count) {
+    /** Elements {@code [first, first + count)} of an array as a flat view, or the array for the whole range. */
+    private static INDArray ranged(INDArray all, TensorRange range, boolean positions) {
         if (all == null || range.whole()) {
             return all;
         }
+        long first = positions ? range.firstPosition() : range.firstElement();
+        long count = positions ? range.positions() : range.elements();
         return all.reshape(all.length()).get(NDArrayIndex.interval(first, first + count));
     }
 
+    private INDArray x(KernelInput in) {
+        return ranged(HostArrays.dense(in.x(), type), in.range(), false);
+    }
+
+    private static INDArray mask(KernelInput in) {
+        return ranged(in.mask(), in.range(), true);
+    }
+
     @Override
-    public long validPositions() {
+    public long validPositions(KernelInput in) {
+        return validPositions(mask(in));
+    }
+
+    private static long validPositions(INDArray mask) {
         return mask.neq(0.0).castTo(DataType.DOUBLE).sumNumber().longValue();
     }
 
     @Override
-    public long batchStatistics(ChannelView view, double[] mean, double[] var) {
-        long m = mask == null ? view.valuesPerChannel() : validPositions();
+    public long batchStatistics(KernelInput in, ChannelView view, double[] mean, double[] var) {
+        INDArray x = x(in);
+        INDArray mask = mask(in);
+        long m = mask == null ? view.valuesPerChannel() : validPositions(mask);
         if (m == 0) {
             Arrays.fill(mean, Double.NaN);
             Arrays.fill(var, Double.NaN);
@@ -104,43 +80,46 @@ final class Nd4jOpsKernels implements LayerKernels {
         double[] s1 = new double[channels];
         double[] s2 = new double[channels];
         double[] centre = new double[channels];
-        sums(view, x, null, centre, s1, s2);                        // sum x, sum x^2
+        sums(view, x, null, mask, centre, s1, s2);                  // sum x, sum x^2
         ChannelMath.statistics(s1, s2, centre, m, mean, var);
         System.arraycopy(mean, 0, centre, 0, channels);
-        sums(view, x, null, centre, s1, s2);                        // again around the mean: no cancellation
+        sums(view, x, null, mask, centre, s1, s2);                       // again around the mean: no cancellation
         ChannelMath.statistics(s1, s2, centre, m, mean, var);
         return m;
     }
 
     @Override
-    public void normalize(ChannelView view, double[] mean, double[] invStd, double[] gamma, double[] beta,
-                          INDArray out) {
+    public void normalize(KernelInput in, ChannelView view, double[] mean, double[] invStd, double[] gamma,
+                          double[] beta, INDArray out) {
         int channels = view.channels();
         double[] centre = representable(mean);
         double[] scale = new double[channels];
         double[] shift = new double[channels];
         ChannelMath.affine(mean, invStd, gamma, beta, centre, scale, shift);
-        affine(view, null, null, scale, centre, shift, out);
+        affine(view, x(in), null, mask(in), null, scale, centre, shift, ranged(out, in.range(), false));
     }
 
     @Override
-    public void backward(ChannelView view, long m, double[] mean, double[] invStd, double[] gamma, boolean through,
-                         INDArray dx, double[] dgamma, double[] dbeta) {
+    public void backward(KernelInput in, INDArray dy, ChannelView view, long m, double[] mean, double[] invStd,
+                         double[] gamma, boolean through, INDArray dx, double[] dgamma, double[] dbeta) {
+        INDArray x = x(in);
+        INDArray mask = mask(in);
+        INDArray g = ranged(HostArrays.dense(dy, type), in.range(), false);
         int channels = view.channels();
         double[] centre = representable(mean);
         double[] sumDy = new double[channels];
         double[] sumDyCentred = new double[channels];
-        sums(view, x, dy, centre, sumDy, sumDyCentred);
+        sums(view, x, g, mask, centre, sumDy, sumDyCentred);
         double[] a = new double[channels];
         double[] b = new double[channels];
         double[] d = new double[channels];
         ChannelMath.backward(sumDy, sumDyCentred, mean, centre, invStd, gamma, m, through, dgamma, dbeta, a, b, d);
-        affine(view, dy, a, b, centre, d, dx);
+        affine(view, x, g, mask, a, b, centre, d, ranged(dx, in.range(), false));
     }
 
     @Override
-    public long countNonFinite(ChannelView view) {
-        INDArray values = validOnly(view, wide(x, DataType.DOUBLE, view));
+    public long countNonFinite(KernelInput in, ChannelView view) {
+        INDArray values = validOnly(view, mask(in), wide(x(in), DataType.DOUBLE, view));
         return values.isNaN().castTo(DataType.DOUBLE).sumNumber().longValue()
                 + values.isInfinite().castTo(DataType.DOUBLE).sumNumber().longValue();
     }
@@ -154,17 +133,19 @@ final class Nd4jOpsKernels implements LayerKernels {
      * Per channel, over the valid values: {@code sum(x - k)} and {@code sum((x - k)^2)} without {@code g}, else
      * {@code sum(g)} and {@code sum(g * (x - k))}; in DOUBLE.
      */
-    private void sums(ChannelView view, INDArray xs, INDArray g, double[] centre, double[] s1, double[] s2) {
+    private static void sums(ChannelView view, INDArray xs, INDArray g, INDArray mask, double[] centre, double[] s1,
+                             double[] s2) {
         INDArray centred = wide(xs, DataType.DOUBLE, view);
         Nd4j.getExecutioner().exec(new BroadcastSubOp(centred, Nd4j.createFromArray(centre), centred, 1));
-        centred = validOnly(view, centred);
-        INDArray weights = g == null ? centred : validOnly(view, wide(g, DataType.DOUBLE, view));
+        centred = validOnly(view, mask, centred);
+        INDArray weights = g == null ? centred : validOnly(view, mask, wide(g, DataType.DOUBLE, view));
         copy(weights.sum(0, 2), s1);
         copy(weights.mul(centred).sum(0, 2), s2);
     }
 
-    /** {@code out = a * g + b * (x - k) + d} per channel ({@code a * g} left out without g), 0 where padded. */
-    private void affine(ChannelView view, INDArray g, double[] a, double[] b, double[] k, double[] d, INDArray out) {
+    /** {@code target = a * g + b * (x - k) + d} per channel ({@code a * g} left out without g), 0 where padded. */
+    private void affine(ChannelView view, INDArray x, INDArray g, INDArray mask, double[] a, double[] b, double[] k,
+                        double[] d, INDArray target) {
         INDArray y = wide(x, affineType, view);
         Nd4j.getExecutioner().exec(new BroadcastSubOp(y, coefficients(k), y, 1));
         Nd4j.getExecutioner().exec(new BroadcastMulOp(y, coefficients(b), y, 1));
@@ -174,8 +155,7 @@ final class Nd4jOpsKernels implements LayerKernels {
             Nd4j.getExecutioner().exec(new BroadcastMulOp(scaled, coefficients(a), scaled, 1));
             y.addi(scaled);
         }
-        INDArray target = ranged(out, range.firstElement(), range.elements());
-        target.assign(validOnly(view, y).reshape(target.shape()));
+        target.assign(validOnly(view, mask, y).reshape(target.shape()));
     }
 
     /** A fresh {@code [outer, C, inner]} copy of an array, of the given type. */
@@ -185,7 +165,7 @@ final class Nd4jOpsKernels implements LayerKernels {
     }
 
     /** The array with its padded positions set to 0 (whatever they held, NaN included); itself without a mask. */
-    private INDArray validOnly(ChannelView view, INDArray values) {
+    private static INDArray validOnly(ChannelView view, INDArray mask, INDArray values) {
         if (mask == null) {
             return values;
         }

@@ -85,22 +85,20 @@ class LayerKernelsTest {
     private static Result run(LayerKernels k, ChannelView view, INDArray x, INDArray dy, INDArray mask,
                               double[] gamma, double[] beta, DataType type) {
         int channels = view.channels();
-        k.loadMask(mask);
-        k.loadInput(x);
+        KernelInput in = KernelInput.whole(x, mask);
         double[] mean = new double[channels];
         double[] var = new double[channels];
-        long m = k.batchStatistics(view, mean, var);
+        long m = k.batchStatistics(in, view, mean, var);
         double[] invStd = new double[channels];
         for (int c = 0; c < channels; c++) {
             invStd[c] = 1 / Math.sqrt(var[c] + 1e-5);
         }
         INDArray y = Nd4j.create(type, x.shape());
-        k.normalize(view, mean, invStd, gamma, beta, y);
-        k.loadGradient(dy);
+        k.normalize(in, view, mean, invStd, gamma, beta, y);
         INDArray dx = Nd4j.create(type, x.shape());
         double[] dgamma = new double[channels];
         double[] dbeta = new double[channels];
-        k.backward(view, m, mean, invStd, gamma, true, dx, dgamma, dbeta);
+        k.backward(in, dy, view, m, mean, invStd, gamma, true, dx, dgamma, dbeta);
         return new Result(m, mean, var, flat(y), flat(dx), dgamma, dbeta);
     }
 
