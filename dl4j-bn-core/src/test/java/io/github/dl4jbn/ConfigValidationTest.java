@@ -15,6 +15,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.function.Consumer;
@@ -104,6 +105,43 @@ class ConfigValidationTest {
         MultiLayerConfiguration conf = conf(bn);
         invalid.setter().accept((BatchNorm) conf.getConf(0).getLayer());
         assertRefused(conf, invalid.message());
+    }
+
+    /** A setter on a live, trained network's configuration: the next fit and output refuse it and change nothing. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("invalid")
+    void aSetterOnALiveNetworkIsRefusedAtItsNextCall(Invalid invalid) {
+        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().dataType(DataType.DOUBLE)
+                .updater(new org.nd4j.linalg.learning.config.Sgd(0.1)).list()
+                .layer(new BatchNorm.Builder().name("bn").build())
+                .layer(new org.deeplearning4j.nn.conf.layers.OutputLayer.Builder(
+                        org.nd4j.linalg.lossfunctions.LossFunctions.LossFunction.MSE).nOut(2)
+                        .activation(org.nd4j.linalg.activations.Activation.IDENTITY).build())
+                .setInputType(InputType.feedForward(3)).build());
+        net.init();
+        INDArray x = Nets.random(new long[]{8, 3}, DataType.DOUBLE, 1, 2, 1);
+        INDArray y = Nets.random(new long[]{8, 2}, DataType.DOUBLE, 0, 1, 2);
+        net.fit(x, y);
+        INDArray before = net.params().dup();
+        invalid.setter().accept((BatchNorm) net.getLayer(0).conf().getLayer());
+        for (Runnable call : new Runnable[]{() -> net.fit(x, y), () -> net.output(x)}) {
+            DL4JInvalidConfigException e = assertThrows(DL4JInvalidConfigException.class, call::run);
+            assertTrue(e.getMessage().startsWith("BatchNorm (layer name: bn") && e.getMessage().contains(invalid.message()),
+                    e.getMessage());
+        }
+        assertEquals(before, net.params(), "nothing written");
+    }
+
+    @Test
+    void renormWithTheCumulativeAverageIsRefused() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new BatchNorm.Builder().name("bn")
+                .renorm(io.github.dl4jbn.conf.Renorm.warmUp(3, 5, 10, 10)).cumulativeAverage().build());
+        assertTrue(e.getMessage().contains("renorm needs the moving average") && e.getMessage().contains("use decay"),
+                e.getMessage());
+        BatchNorm bn = new BatchNorm.Builder().name("bn").renorm(io.github.dl4jbn.conf.Renorm.constant(2, 1)).build();
+        MultiLayerConfiguration conf = conf(bn);
+        ((BatchNorm) conf.getConf(0).getLayer()).setCumulativeAverage(true);
+        assertRefused(conf, "renorm needs the moving average");
     }
 
     @ParameterizedTest(name = "{0}")

@@ -14,7 +14,9 @@ public enum NonFinitePolicy {
     FAIL,
     /**
      * The output is computed (those channels' values are not finite), the running statistics of those channels
-     * are not updated, and a warning is logged, at most once a minute, with counts.
+     * are not updated, and a warning is logged, at most once a minute, with counts. This protects this layer's
+     * running statistics only: inside {@code fit} the non-finite values still reach the gradient of every
+     * parameter and the updater. {@link io.github.dl4jbn.NonFiniteStepGuard} skips such a step whole.
      */
     SKIP
 }

@@ -61,13 +61,15 @@ final class StatisticsGuard {
             throw new DL4JInvalidInputException("BatchNorm " + layerId + ": the batch statistics of channel"
                     + (bad.size() == 1 ? " " : "s ") + describe(bad, mean.length) + " are not finite in " + what
                     + ": the input holds " + nonFinite.getAsLong() + " NaN or infinite value(s). Nothing was"
-                    + " written; nonFiniteBatches(SKIP) skips such batches instead");
+                    + " written; nonFiniteBatches(SKIP) leaves this layer's running statistics alone on such batches instead,"
+                    + " and io.github.dl4jbn.NonFiniteStepGuard skips the whole training step");
         }
         skippedBatches++;
         long now = System.nanoTime();
         if (now - lastWarning >= WARN_EVERY_NANOS) {
             log.warn("BatchNorm {}: skipped {} batch(es) with non-finite statistics since the last warning ({} in"
-                            + " all), last in {}: channels {}; their running statistics were not updated", layerId,
+                            + " all), last in {}: channels {}; their running statistics were not updated (the network's other"
+                            + " parameters are protected only by NonFiniteStepGuard)", layerId,
                     skippedBatches - reportedBatches, skippedBatches, what, describe(bad, mean.length));
             reportedBatches = skippedBatches;
             lastWarning = now;
@@ -77,11 +79,6 @@ final class StatisticsGuard {
             skip[c] = true;
         }
         return skip;
-    }
-
-    /** @return how many batches the guard skipped so far */
-    long skippedBatches() {
-        return skippedBatches;
     }
 
     /** The channels, at most 10 of them named. */
