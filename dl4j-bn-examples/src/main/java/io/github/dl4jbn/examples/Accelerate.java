@@ -23,6 +23,9 @@ import java.util.concurrent.Callable;
         description = "Section 4.2.1: higher learning rates with BatchNorm (x1, x5, x30) against none (x1, x5).")
 public class Accelerate implements Callable<Integer> {
 
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
     @Option(names = "--steps", defaultValue = "5000", description = "Steps per run. Default: ${DEFAULT-VALUE} (about 3 minutes for the five runs on 2 cores).")
     int steps;
 
@@ -56,6 +59,7 @@ public class Accelerate implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        OptionChecks.check(spec);
         Files.createDirectories(out);
         MnistData train = data.loader().train();
         Map<String, org.nd4j.linalg.dataset.DataSet> test = Map.of("test", MnistIterator.all(data.loader().test()));

@@ -30,6 +30,9 @@ import java.util.concurrent.Callable;
         description = "How much an example's output depends on its mini-batch companions in training mode, per batch size.")
 public class BatchNoise implements Callable<Integer> {
 
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
     @Option(names = "--train-steps", defaultValue = "3000", description = "Steps to train the BatchNorm network first. Default: ${DEFAULT-VALUE}.")
     int trainSteps;
 
@@ -60,6 +63,7 @@ public class BatchNoise implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        OptionChecks.check(spec);
         Files.createDirectories(out);
         MnistData train = data.loader().train();
         MnistData test = data.loader().test().head(examples);

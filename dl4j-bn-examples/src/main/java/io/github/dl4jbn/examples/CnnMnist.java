@@ -39,6 +39,9 @@ import java.util.concurrent.Callable;
         description = "LeNet-style CNN with BatchNorm after each convolution: ours against DL4J's built-in layer.")
 public class CnnMnist implements Callable<Integer> {
 
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
     @Option(names = "--format", defaultValue = "NCHW", description = "Activation layout: ${COMPLETION-CANDIDATES}. Default: ${DEFAULT-VALUE}.")
     CNN2DFormat format;
 
@@ -50,6 +53,9 @@ public class CnnMnist implements Callable<Integer> {
 
     @Option(names = "--train-limit", defaultValue = "60000", description = "Use only the first N training images. Default: all.")
     int trainLimit;
+
+    @Option(names = "--test-limit", defaultValue = "10000", description = "Evaluate on the first N test images. Default: all.")
+    int testLimit;
 
     @Option(names = "--seed", defaultValue = "42", description = "Seed. Default: ${DEFAULT-VALUE}.")
     long seed;
@@ -96,9 +102,10 @@ public class CnnMnist implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        OptionChecks.check(spec);
         Files.createDirectories(out);
         MnistData train = data.loader().train().head(trainLimit);
-        MnistData test = data.loader().test();
+        MnistData test = data.loader().test().head(testLimit);
         long[] shape = format == CNN2DFormat.NCHW ? new long[]{1, 28, 28} : new long[]{28, 28, 1};
         System.out.printf(Locale.ROOT, "cnn-mnist %s: %d training images, batch %d, %d epochs%n", format, train.count(), batch, epochs);
         List<Epoch> results = new ArrayList<>();
@@ -114,12 +121,12 @@ public class CnnMnist implements Callable<Integer> {
                 results.add(new Epoch(v, epoch, eval.accuracy(), seconds));
             }
         }
-        write(results, train.count());
+        write(results, train.count(), test.count());
         System.out.println("cnn-mnist: wrote " + out.toAbsolutePath() + "/{cnn-mnist.csv, cnn-mnist.png, report.md}");
         return 0;
     }
 
-    private void write(List<Epoch> results, int images) throws IOException {
+    private void write(List<Epoch> results, int images, int testCount) throws IOException {
         try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(out.resolve("cnn-mnist.csv")))) {
             w.println("variant,epoch,test_accuracy,seconds");
             for (Epoch e : results) {
@@ -137,7 +144,7 @@ public class CnnMnist implements Callable<Integer> {
         StringBuilder md = new StringBuilder("# cnn-mnist report\n\n");
         md.append(String.format(Locale.ROOT, "A LeNet-style CNN (conv 20, conv 50, dense 500) with the normalization after "
                 + "each convolution, %s, Adam 1e-3, %d training images, batches of %d, %d epoch(s), seed %d. Test accuracy "
-                + "on the 10,000 test images in inference mode. %s%n%n", format, images, batch, epochs, seed, Training.machine()));
+                + "on %,d test images in inference mode. %s%n%n", format, images, batch, epochs, seed, testCount, Training.machine()));
         md.append("| variant | epoch | test accuracy | seconds per epoch |\n|---|---:|---:|---:|\n");
         for (Epoch e : results) {
             md.append(String.format(Locale.ROOT, "| %s | %d | %.4f | %.1f |%n", e.variant().label(), e.epoch(), e.testAccuracy(), e.seconds()));

@@ -40,6 +40,9 @@ public class PaperMnist implements Callable<Integer> {
 
     private static final Logger log = LoggerFactory.getLogger(PaperMnist.class);
 
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
     @Option(names = "--steps", defaultValue = "30000", description = "Training steps (mini-batches) per variant. "
             + "Default: ${DEFAULT-VALUE}, so that all three variants finish in about 10 minutes on 2 cores (the paper ran 50000).")
     int steps;
@@ -108,6 +111,7 @@ public class PaperMnist implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        OptionChecks.check(spec);
         int every = evalEvery != null ? evalEvery : Math.max(1, steps / 100);
         Files.createDirectories(out);
         MnistData train = data.loader().train();

@@ -25,6 +25,9 @@ import java.util.concurrent.Callable;
         description = "Overfitting on a small training subset: none, BatchNorm, dropout, BatchNorm + dropout.")
 public class Regularization implements Callable<Integer> {
 
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
     @Option(names = "--train-size", defaultValue = "5000", description = "Training images used. Default: ${DEFAULT-VALUE}.")
     int trainSize;
 
@@ -54,6 +57,7 @@ public class Regularization implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        OptionChecks.check(spec);
         Files.createDirectories(out);
         MnistData train = data.loader().train().head(trainSize);
         Map<String, DataSet> sets = new LinkedHashMap<>();

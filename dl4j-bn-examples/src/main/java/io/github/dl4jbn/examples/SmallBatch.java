@@ -38,6 +38,9 @@ import java.util.function.Supplier;
         description = "Tiny and non-i.i.d. mini-batches: none, BatchNorm, Batch Renormalization, ghost batches.")
 public class SmallBatch implements Callable<Integer> {
 
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
     @Option(names = "--examples", defaultValue = "15000", description = "Training examples seen per run. Default: ${DEFAULT-VALUE} (a quarter epoch; about 4 minutes in all on 2 cores).")
     int examples;
 
@@ -102,6 +105,16 @@ public class SmallBatch implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        OptionChecks.check(spec);
+        for (int batch : batchSizes) {
+            if (batch > ghost && batch % ghost != 0) {
+                OptionChecks.fail(spec, "--ghost", String.valueOf(ghost), "a divisor of every batch size above it ("
+                        + batch + " is not a multiple)");
+            }
+        }
+        if (60 % ghost != 0) {
+            OptionChecks.fail(spec, "--ghost", String.valueOf(ghost), "a divisor of 60, the two-class setting's batch");
+        }
         Files.createDirectories(out);
         int seen = full ? 300_000 : examples;
         MnistData train = data.loader().train();

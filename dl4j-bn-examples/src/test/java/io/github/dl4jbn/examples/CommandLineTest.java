@@ -9,6 +9,8 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -62,6 +64,38 @@ class CommandLineTest {
         assertEquals(2, run.code());
         assertOneLine(run, "'many'");
         assertTrue(run.err().contains("Try 'dl4j-bn paper-mnist --help'"), run.err());
+    }
+
+    /** Every numeric option of every subcommand, out of range: exit 2, one line naming it, nothing started. */
+    @Test
+    void everyNumericOptionOutOfRangeIsRefusedBeforeAnyWork(@TempDir Path dir) {
+        Map<String, List<String>> bad = Map.ofEntries(
+                Map.entry("--steps", List.of("0", "-5")), Map.entry("--eval-every", List.of("0")),
+                Map.entry("--batch", List.of("0")), Map.entry("--epochs", List.of("0")),
+                Map.entry("--train-limit", List.of("-1")), Map.entry("--train-size", List.of("0")),
+                Map.entry("--examples", List.of("-5", "0")), Map.entry("--draws", List.of("0")),
+                Map.entry("--train-steps", List.of("0")), Map.entry("--probe", List.of("0")),
+                Map.entry("--test-limit", List.of("0")), Map.entry("--batch-sizes", List.of("0", "4,1")),
+                Map.entry("--ghost", List.of("0", "1", "7")), Map.entry("--lr", List.of("-1", "0")),
+                Map.entry("--base-lr", List.of("0")), Map.entry("--init-std", List.of("-2")),
+                Map.entry("--retain", List.of("0", "1.5")), Map.entry("--unit", List.of("-1", "100")));
+        int checked = 0;
+        for (CommandLine sub : Main.commandLine().getSubcommands().values()) {
+            for (CommandLine.Model.OptionSpec option : sub.getCommandSpec().options()) {
+                for (String value : bad.getOrDefault(option.longestName(), List.of())) {
+                    Path out = dir.resolve("out" + checked++);
+                    long t0 = System.nanoTime();
+                    Run run = run(sub.getCommandName(), option.longestName() + "=" + value, "--out", out.toString());
+                    String what = sub.getCommandName() + " " + option.longestName() + "=" + value;
+                    assertEquals(2, run.code(), what + ": " + run.err());
+                    assertOneLine(run, option.longestName() + " must be");
+                    assertTrue(run.err().contains("got " + (value.contains(",") ? "1" : value)), what + ": " + run.err());
+                    assertFalse(Files.exists(out), what + ": no work started");
+                    assertTrue(System.nanoTime() - t0 < 5e9, what + ": refused at once");
+                }
+            }
+        }
+        assertTrue(checked >= 30, "options checked: " + checked);
     }
 
     @Test
