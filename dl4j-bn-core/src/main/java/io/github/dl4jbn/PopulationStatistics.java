@@ -22,8 +22,10 @@ import java.util.function.IntFunction;
 
 /**
  * Algorithm 2 of the paper, steps 8-11, exactly: with every other parameter fixed, run training mini-batches
- * through the network and set each BatchNorm layer's mean to E_B[mu_B] and variance to m/(m-1) E_B[var_B],
- * the plain average over the batches (not a moving average).
+ * through the network and set each BatchNorm layer's mean to E_B[mu_B] and variance to E_B[m/(m-1) var_B],
+ * plain averages over the batches (not moving averages), each batch's Bessel factor taken with its own m. With a
+ * fixed m (equal mini-batches, no masks) that is the paper's m/(m-1) E_B[var_B]; where m varies from batch to
+ * batch (masked sequences, a short last batch) each batch's unbiased variance counts equally, whatever its m.
  *
  * <p>Layers are estimated one at a time, in network order: a layer's batch statistics are taken with every
  * layer before it already in inference mode with its final population statistics, as the paper's fixed

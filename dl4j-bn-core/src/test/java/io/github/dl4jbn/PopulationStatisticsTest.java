@@ -107,4 +107,14 @@ class PopulationStatisticsTest {
         Compare.assertClose(g.outputSingle(x), f.network().outputSingle(x), 1e-10, 1e-12, "graph folded");
     }
 
+
+    /** An average over no batch is a clear error, not a NullPointerException; merging an empty one changes nothing. */
+    @Test
+    void anEmptyPopulationAverageIsAClearError() {
+        PopulationAverage empty = new PopulationAverage();
+        IllegalStateException e = assertThrows(IllegalStateException.class, empty::mean);
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("no batch was averaged"), e.getMessage());
+        assertThrows(IllegalStateException.class, empty::variance);
+        assertEquals(0, new PopulationAverage().merge(empty).batches());
+    }
 }

@@ -94,20 +94,7 @@ public class BatchNorm extends FeedForwardLayer {
 
     private BatchNorm(Builder builder) {
         super(builder);
-        this.eps = builder.eps;
-        this.decay = builder.decay;
-        this.cumulativeAverage = builder.cumulativeAverage;
-        this.varianceEstimate = builder.varianceEstimate;
-        this.lockGammaBeta = builder.lockGammaBeta;
-        this.gamma = builder.gamma;
-        this.beta = builder.beta;
-        this.regularizeGammaBeta = builder.regularizeGammaBeta;
-        this.cnn2dFormat = builder.cnn2dFormat;
-        this.rnnFormat = builder.rnnFormat;
-        this.cnn3dFormat = builder.cnn3dFormat;
-        this.nonFiniteBatches = builder.nonFiniteBatches;
-        this.renorm = builder.renorm;
-        this.virtualBatchSize = builder.virtualBatchSize;
+        copyOptions(builder.options, this);
         if (this.activationFn == null) {
             this.activationFn = new ActivationIdentity();   // so that a network-wide default does not leak in
         }
@@ -115,6 +102,37 @@ public class BatchNorm extends FeedForwardLayer {
         this.constraints = withGammaBetaConstraints(builder);
         validate("BatchNorm" + (getLayerName() == null ? "" : " \"" + getLayerName() + "\""),
                 IllegalArgumentException::new);
+    }
+
+    /** The builder's working copy: every option at the default its field declares. */
+    private BatchNorm(Void prototype) {
+        super();
+    }
+
+    /** This class's own options (its instance fields), for copying, equality and hashing without a list to keep. */
+    private static final java.lang.reflect.Field[] OPTIONS = java.util.Arrays.stream(BatchNorm.class.getDeclaredFields())
+            .filter(f -> !java.lang.reflect.Modifier.isStatic(f.getModifiers())).toArray(java.lang.reflect.Field[]::new);
+
+    private static void copyOptions(BatchNorm from, BatchNorm to) {
+        try {
+            for (java.lang.reflect.Field f : OPTIONS) {
+                f.set(to, f.get(from));
+            }
+        } catch (IllegalAccessException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private Object[] optionValues() {
+        try {
+            Object[] values = new Object[OPTIONS.length];
+            for (int i = 0; i < OPTIONS.length; i++) {
+                values[i] = OPTIONS[i].get(this);
+            }
+            return values;
+        } catch (IllegalAccessException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** Creates a layer with every default; used by JSON deserialization. */
@@ -271,61 +289,10 @@ public class BatchNorm extends FeedForwardLayer {
      * @throws RuntimeException made by {@code exceptions}, naming the layer, the option and its value
      */
     public void validate(String layer, java.util.function.Function<String, RuntimeException> exceptions) {
-        String problem = problem();
+        String problem = BatchNormValidation.problem(this);
         if (problem != null) {
             throw exceptions.apply(layer + ": " + problem);
         }
-    }
-
-    /** The first invalid option, described, or null. */
-    private String problem() {
-        if (!(eps >= 0 && Double.isFinite(eps))) {
-            return "eps must be finite and >= 0, got " + eps;
-        }
-        if (!(decay >= 0 && decay < 1)) {
-            return "decay must be in [0, 1) (running = decay * running + (1 - decay) * batch), got " + decay;
-        }
-        if (!Double.isFinite(gamma) || !Double.isFinite(beta)) {
-            return "gamma and beta must be finite, got gamma " + gamma + ", beta " + beta;
-        }
-        if (varianceEstimate == null || cnn2dFormat == null || rnnFormat == null || cnn3dFormat == null
-                || nonFiniteBatches == null) {
-            return "varianceEstimate, the data formats and nonFiniteBatches must be set, got varianceEstimate "
-                    + varianceEstimate + ", formats " + cnn2dFormat + "/" + rnnFormat + "/" + cnn3dFormat
-                    + ", nonFiniteBatches " + nonFiniteBatches;
-        }
-        if (renorm != null && renorm.problem() != null) {
-            return renorm.problem();
-        }
-        if (renorm != null && cumulativeAverage) {
-            return "renorm needs the moving average of the running statistics, got cumulativeAverage: r and d"
-                    + " compare each batch with the running statistics, and an all-time average lags ever further"
-                    + " behind drifting activations (d then sits at dMax); use decay(...) with renorm";
-        }
-        if (virtualBatchSize < 0 || virtualBatchSize == 1) {
-            return "virtualBatchSize must be 0 (off) or at least 2 examples per ghost batch, got " + virtualBatchSize;
-        }
-        for (LayerConstraint c : constraints == null ? List.<LayerConstraint>of() : constraints) {
-            Set<String> on = new HashSet<>(c.getParams());
-            on.retainAll(List.of(BatchNormParamInitializer.GAMMA, BatchNormParamInitializer.BETA));
-            if (on.isEmpty()) {
-                continue;
-            }
-            if (lockGammaBeta) {
-                return "gamma and beta are locked (lockGammaBeta), so the constraint " + c + " on " + on
-                        + " would never apply: drop it or unlock gamma and beta";
-            }
-            if (c instanceof BaseConstraint && ((BaseConstraint) c).getDimensions() != null) {
-                for (int d : ((BaseConstraint) c).getDimensions()) {
-                    if (d != 0) {
-                        return "the constraint " + c + " on " + on + " acts along dimensions "
-                                + Arrays.toString(((BaseConstraint) c).getDimensions()) + ", but gamma and beta are"
-                                + " vectors (one value per channel): use dimension 0, the whole vector";
-                    }
-                }
-            }
-        }
-        return null;
     }
 
     /**
@@ -548,27 +515,13 @@ public class BatchNorm extends FeedForwardLayer {
 
     @Override
     public boolean equals(Object o) {
-        if (this == o) {
-            return true;
-        }
-        if (!(o instanceof BatchNorm) || !super.equals(o)) {
-            return false;
-        }
-        BatchNorm that = (BatchNorm) o;
-        return Double.compare(eps, that.eps) == 0 && Double.compare(decay, that.decay) == 0
-                && cumulativeAverage == that.cumulativeAverage && varianceEstimate == that.varianceEstimate
-                && lockGammaBeta == that.lockGammaBeta && Double.compare(gamma, that.gamma) == 0
-                && Double.compare(beta, that.beta) == 0 && regularizeGammaBeta == that.regularizeGammaBeta
-                && cnn2dFormat == that.cnn2dFormat && rnnFormat == that.rnnFormat && cnn3dFormat == that.cnn3dFormat
-                && nonFiniteBatches == that.nonFiniteBatches && inputKind == that.inputKind
-                && Objects.equals(renorm, that.renorm) && virtualBatchSize == that.virtualBatchSize;
+        return this == o || (o instanceof BatchNorm && super.equals(o)
+                && Arrays.deepEquals(optionValues(), ((BatchNorm) o).optionValues()));
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(super.hashCode(), eps, decay, cumulativeAverage, varianceEstimate, lockGammaBeta, gamma,
-                beta, regularizeGammaBeta, cnn2dFormat, rnnFormat, cnn3dFormat, nonFiniteBatches, inputKind, renorm,
-                virtualBatchSize);
+        return 31 * super.hashCode() + Arrays.deepHashCode(optionValues());
     }
 
     @Override
@@ -584,22 +537,10 @@ public class BatchNorm extends FeedForwardLayer {
      * given on its method.
      */
     public static class Builder extends FeedForwardLayer.Builder<Builder> {
-        private double eps = 1e-5;
-        private double decay = 0.9;
-        private boolean cumulativeAverage = false;
-        private VarianceEstimate varianceEstimate = VarianceEstimate.UNBIASED;
-        private boolean lockGammaBeta = false;
-        private double gamma = 1.0;
-        private double beta = 0.0;
-        private boolean regularizeGammaBeta = false;
-        private CNN2DFormat cnn2dFormat = CNN2DFormat.NCHW;
-        private RNNFormat rnnFormat = RNNFormat.NCW;
-        private Convolution3D.DataFormat cnn3dFormat = Convolution3D.DataFormat.NCDHW;
+        /** The options being built, each at its field's default until set. */
+        private final BatchNorm options = new BatchNorm((Void) null);
         private List<LayerConstraint> gammaConstraints = new ArrayList<>();
         private List<LayerConstraint> betaConstraints = new ArrayList<>();
-        private NonFinitePolicy nonFiniteBatches = NonFinitePolicy.FAIL;
-        private Renorm renorm;
-        private int virtualBatchSize;
 
         /** Starts a builder with every default. */
         public Builder() {
@@ -611,7 +552,7 @@ public class BatchNorm extends FeedForwardLayer {
          * @return this builder
          */
         public Builder eps(double eps) {
-            this.eps = eps;
+            options.eps = eps;
             return this;
         }
 
@@ -623,8 +564,8 @@ public class BatchNorm extends FeedForwardLayer {
          * @return this builder
          */
         public Builder decay(double decay) {
-            this.decay = decay;
-            this.cumulativeAverage = false;
+            options.decay = decay;
+            options.cumulativeAverage = false;
             return this;
         }
 
@@ -635,7 +576,7 @@ public class BatchNorm extends FeedForwardLayer {
          * @return this builder
          */
         public Builder cumulativeAverage() {
-            this.cumulativeAverage = true;
+            options.cumulativeAverage = true;
             return this;
         }
 
@@ -647,7 +588,7 @@ public class BatchNorm extends FeedForwardLayer {
          * @return this builder
          */
         public Builder varianceEstimate(VarianceEstimate estimate) {
-            this.varianceEstimate = Objects.requireNonNull(estimate, "estimate");
+            options.varianceEstimate = Objects.requireNonNull(estimate, "estimate");
             return this;
         }
 
@@ -659,7 +600,7 @@ public class BatchNorm extends FeedForwardLayer {
          * @return this builder
          */
         public Builder lockGammaBeta(boolean lock) {
-            this.lockGammaBeta = lock;
+            options.lockGammaBeta = lock;
             return this;
         }
 
@@ -668,7 +609,7 @@ public class BatchNorm extends FeedForwardLayer {
          * @return this builder
          */
         public Builder gamma(double gamma) {
-            this.gamma = gamma;
+            options.gamma = gamma;
             return this;
         }
 
@@ -677,7 +618,7 @@ public class BatchNorm extends FeedForwardLayer {
          * @return this builder
          */
         public Builder beta(double beta) {
-            this.beta = beta;
+            options.beta = beta;
             return this;
         }
 
@@ -689,7 +630,7 @@ public class BatchNorm extends FeedForwardLayer {
          * @return this builder
          */
         public Builder regularizeGammaBeta(boolean regularize) {
-            this.regularizeGammaBeta = regularize;
+            options.regularizeGammaBeta = regularize;
             return this;
         }
 
@@ -700,7 +641,7 @@ public class BatchNorm extends FeedForwardLayer {
          * @return this builder
          */
         public Builder dataFormat(CNN2DFormat format) {
-            this.cnn2dFormat = Objects.requireNonNull(format, "format");
+            options.cnn2dFormat = Objects.requireNonNull(format, "format");
             return this;
         }
 
@@ -711,7 +652,7 @@ public class BatchNorm extends FeedForwardLayer {
          * @return this builder
          */
         public Builder dataFormat(RNNFormat format) {
-            this.rnnFormat = Objects.requireNonNull(format, "format");
+            options.rnnFormat = Objects.requireNonNull(format, "format");
             return this;
         }
 
@@ -722,7 +663,7 @@ public class BatchNorm extends FeedForwardLayer {
          * @return this builder
          */
         public Builder dataFormat(Convolution3D.DataFormat format) {
-            this.cnn3dFormat = Objects.requireNonNull(format, "format");
+            options.cnn3dFormat = Objects.requireNonNull(format, "format");
             return this;
         }
 
@@ -756,7 +697,7 @@ public class BatchNorm extends FeedForwardLayer {
          * @return this builder
          */
         public Builder nonFiniteBatches(NonFinitePolicy policy) {
-            this.nonFiniteBatches = Objects.requireNonNull(policy, "policy");
+            options.nonFiniteBatches = Objects.requireNonNull(policy, "policy");
             return this;
         }
 
@@ -770,7 +711,7 @@ public class BatchNorm extends FeedForwardLayer {
          * @return this builder
          */
         public Builder renorm(Renorm schedule) {
-            this.renorm = Objects.requireNonNull(schedule, "schedule");
+            options.renorm = Objects.requireNonNull(schedule, "schedule");
             return this;
         }
 
@@ -784,7 +725,7 @@ public class BatchNorm extends FeedForwardLayer {
          * @return this builder
          */
         public Builder virtualBatchSize(int examples) {
-            this.virtualBatchSize = examples;
+            options.virtualBatchSize = examples;
             return this;
         }
 

@@ -14,7 +14,13 @@ import java.util.Objects;
  * iterations, then grow linearly to their final values over {@code rampIterations} more, as in the paper's
  * experiments (there: 5,000 steps held, then rMax to 3 and dMax to 5 over tens of thousands of steps). The
  * iteration is the network's own iteration count, which ModelSerializer saves, so a restored network continues
- * the schedule where it stopped.
+ * the schedule where it stopped. {@code TransferLearning} builds a network whose count starts at 0, so the
+ * warm-up starts again there; that count also drives the network's learning-rate schedules and updaters, so it
+ * is not carried over here. To continue the schedule instead, call
+ * {@code fineTuned.setIterationCount(trained.getIterationCount())} on the new network.
+ * {@link io.github.dl4jbn.layers.BatchNormLayer#resetRunningStatistics()} does not restart the schedule: after
+ * the ramp, r and d then start at their bounds until the running statistics settle (about {@code 1/(1-decay)}
+ * iterations); re-estimate them with {@code PopulationStatistics.estimate} instead where the data allow.
  *
  * <p>Immutable. JSON through DL4J's serializer (fields), like the layer that holds it.
  */
@@ -46,7 +52,11 @@ public final class Renorm implements Serializable {
     }
 
     /**
-     * Constant clipping from the first iteration.
+     * Constant clipping from the first iteration. Prefer {@link #warmUp}: from the first step r and d compare each
+     * batch with running statistics that are still a new layer's (mean 0, variance 1), so with inputs far from
+     * that they sit at their bounds and pull every batch toward those stale values; rMax 3 and dMax 5 on inputs
+     * around 10 with SGD 0.05 diverged to NaN within 5 steps, where plain Batch Normalization and the warm-up
+     * train. A layer with this schedule logs that warning once.
      *
      * @param rMax bound of r, at least 1 (1: r is always 1)
      * @param dMax bound of |d|, at least 0 (0: d is always 0)

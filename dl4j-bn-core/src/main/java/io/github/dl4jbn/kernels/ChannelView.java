@@ -53,19 +53,4 @@ public record ChannelView(long outer, int channels, long inner) {
     public long size() {
         return outer * channels * inner;
     }
-
-    /**
-     * The view of blocks {@code [from, to)} of the outer axis: a contiguous part of the tensor starting at
-     * element {@code from * channels * inner}. Ghost batches and per-example work use it.
-     *
-     * @param from first outer block
-     * @param to   end of the range, exclusive
-     * @return the sub-view
-     */
-    public ChannelView outerRange(long from, long to) {
-        if (from < 0 || to > outer || from >= to) {
-            throw new IllegalArgumentException("outer range [" + from + ", " + to + ") of " + this);
-        }
-        return new ChannelView(to - from, channels, inner);
-    }
 }

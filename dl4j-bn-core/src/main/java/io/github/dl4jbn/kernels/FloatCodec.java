@@ -12,22 +12,11 @@ import java.nio.ShortBuffer;
  */
 public enum FloatCodec {
     /** IEEE 754 single precision, 4 bytes. */
-    FLOAT(4),
+    FLOAT,
     /** IEEE 754 half precision (ND4J's HALF), 2 bytes. */
-    HALF(2),
+    HALF,
     /** bfloat16, the upper half of a float (ND4J's BFLOAT16), 2 bytes. */
-    BFLOAT16(2);
-
-    private final int bytes;
-
-    FloatCodec(int bytes) {
-        this.bytes = bytes;
-    }
-
-    /** @return bytes per element */
-    public int bytes() {
-        return bytes;
-    }
+    BFLOAT16;
 
     /** A window as this codec reads it: a typed view taken once per window. */
     static final class Window {

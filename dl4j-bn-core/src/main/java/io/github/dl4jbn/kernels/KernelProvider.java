@@ -4,9 +4,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.lang.reflect.InvocationTargetException;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Locale;
 
 /**
  * Chooses the FLOAT loops once per JVM, logs one line, and falls back in order, as Lucene's
@@ -21,15 +18,12 @@ import java.util.Locale;
  *       multi-release jar, or loops that cannot load): {@link HeapLoops}, plain Java through heap chunks.</li>
  * </ol>
  *
- * <p>{@code -Ddl4jbn.kernels=plain} forces the plain loops ({@code -Ddl4jbn.vector=false} too, as before);
- * {@code -Ddl4jbn.kernels=nd4j} is the layer's business (ND4J's own ops) and leaves this choice as it is.
+ * <p>{@code -Ddl4jbn.kernels=plain} ({@link KernelSetting}) forces the plain loops; {@code -Ddl4jbn.kernels=nd4j}
+ * is the layer's business (ND4J's own ops) and leaves this choice as it is.
  */
 final class KernelProvider {
 
     private static final Logger log = LoggerFactory.getLogger(KernelProvider.class);
-
-    /** System property choosing the kernels: {@code vector} (default where it runs), {@code plain} or {@code nd4j}. */
-    static final String PROPERTY = "dl4jbn.kernels";
 
     private static final FloatPasses<?> PLAIN = new FloatPasses<>(new HeapLoops(FloatCodec.FLOAT), FloatCodec.FLOAT,
             "plain Java");
@@ -53,50 +47,44 @@ final class KernelProvider {
     }
 
     /**
-     * The Vector API loops this JDK could run, best first.
+     * The Vector API loops this JDK could run.
      *
      * @param feature the JDK's feature version
      * @param module  whether jdk.incubator.vector is in the JVM
-     * @return the candidates; empty when only the plain loops can run
+     * @return the candidate, or null when only the plain loops can run
      */
-    static List<Candidate> candidates(int feature, boolean module) {
-        List<Candidate> list = new ArrayList<>();
-        if (!module) {
-            return list;
+    static Candidate candidate(int feature, boolean module) {
+        if (!module || (feature > 18 && feature < 22)) {
+            return null;
         }
-        if (feature <= 18 || feature >= 22) {
-            list.add(new Candidate("io.github.dl4jbn.kernels.VectorLoops", feature <= 18
-                    ? "JDK Vector API on NIO buffers" : "JDK Vector API on memory segments"));
-        }
-        return list;
+        return new Candidate("io.github.dl4jbn.kernels.VectorLoops", feature <= 18
+                ? "JDK Vector API on NIO buffers" : "JDK Vector API on memory segments");
     }
 
     private static FloatPasses<?> choose() {
-        String wanted = System.getProperty(PROPERTY, "").trim().toLowerCase(Locale.ROOT);
-        boolean plain = wanted.equals("plain") || "false".equalsIgnoreCase(System.getProperty("dl4jbn.vector"));
+        boolean plain = KernelSetting.current() == KernelSetting.PLAIN;
         boolean module = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
         int feature = Runtime.version().feature();
         FloatPasses<?> chosen = PLAIN;
         String why = "";
         if (plain) {
-            why = " (-D" + PROPERTY + "=plain)";
+            why = " (-D" + KernelSetting.PROPERTY + "=plain)";
         } else if (!module) {
             why = " (start the JVM with --add-modules jdk.incubator.vector for the Vector API loops)";
         } else {
-            for (Candidate candidate : candidates(feature, true)) {
-                FloatPasses<?> loaded = load(candidate);
-                if (loaded != null) {
-                    chosen = loaded;
-                    break;
-                }
+            Candidate candidate = candidate(feature, true);
+            FloatPasses<?> loaded = candidate == null ? null : load(candidate);
+            if (loaded != null) {
+                chosen = loaded;
             }
             if (chosen == PLAIN && feature >= 19 && feature <= 21) {
                 why = " (JDK " + feature + "'s Vector API reaches native memory only through a preview API; JDK 17, 18"
                         + " or 22+ run the Vector API loops)";
             }
         }
-        log.info("dl4j-bn FLOAT kernels: {}{}, {} float lanes, up to {} thread(s) per pass (-Ddl4jbn.threads)",
-                chosen.name(), why, chosen == PLAIN ? "8 (C2)" : String.valueOf(VectorLoops.S.length()),
+        log.info("dl4j-bn FLOAT kernels: {}{}; this machine's vectors hold {} floats; up to {} thread(s) per pass"
+                        + " (-Ddl4jbn.threads)", chosen.name(), why,
+                module ? String.valueOf(VectorLoops.S.length()) : "(unknown without jdk.incubator.vector)",
                 PassThreads.parallelism());
         return chosen;
     }

@@ -59,10 +59,4 @@ final class VectorMemory {
     static void put(Object w, int offset, float value) {
         ((ByteBuffer) w).putFloat(offset, value);
     }
-
-    /** @return the address of byte {@code offset} modulo {@code align}, or -1 if the window has no fixed address */
-    static int misalignment(Object w, int offset, int align) {
-        ByteBuffer b = (ByteBuffer) w;
-        return b.isDirect() ? b.alignmentOffset(offset, align) : -1;
-    }
 }

@@ -56,6 +56,8 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
     private SlicedBatchNorm.Forward cache;
     /** Whether the last forward was a training forward whose running-statistics step is still to come. */
     private boolean runningUpdatePending;
+    private boolean warnedConstantRenorm;
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(BatchNormLayer.class);
 
     /**
      * Creates the layer; DL4J calls this through {@link BatchNorm#instantiate}.
@@ -148,6 +150,12 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         if (training) {
             Renorm renorm = conf.getRenorm();
             long iteration = getIterationCount();
+            if (renorm != null && !warnedConstantRenorm && renorm.rMaxAt(0) + renorm.dMaxAt(0) > 1) {   // clipping at step 0
+                warnedConstantRenorm = true;
+                log.warn("BatchNorm {}: Batch Renormalization clips from the first step, against running statistics that"
+                        + " are still a new layer's (mean 0, variance 1); training can diverge on inputs far from them."
+                        + " Renorm.warmUp(rMax, dMax, hold, ramp) holds plain BatchNorm while they settle", layerId());
+            }
             SlicedBatchNorm.Clip clip = renorm == null ? null
                     : new SlicedBatchNorm.Clip(renorm.rMaxAt(iteration), renorm.dMaxAt(iteration));
             forward = passes.train(input, mask, sliceView, ranges, gamma, beta, runningMean, runningVar,
@@ -288,7 +296,8 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
 
     /**
      * Resets the running statistics as a new layer has them: mean 0, variance 1, batch count 0. gamma and beta
-     * stay as they are.
+     * stay as they are. A Batch Renormalization schedule goes on where the network's iteration count is (see
+     * {@link Renorm}): past its ramp, r and d start at their bounds until the statistics settle.
      */
     public void resetRunningStatistics() {
         double[] mean = parameters.read(BatchNormParamInitializer.MEAN);

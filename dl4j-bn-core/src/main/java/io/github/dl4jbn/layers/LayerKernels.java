@@ -1,13 +1,13 @@
 package io.github.dl4jbn.layers;
 
 import io.github.dl4jbn.kernels.ChannelView;
+import io.github.dl4jbn.kernels.KernelSetting;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.util.Locale;
 
 /**
  * The layer's calls on tensors, one implementation per way of reaching ND4J's memory: {@link HostKernels}
@@ -18,9 +18,6 @@ import java.util.Locale;
  */
 interface LayerKernels {
 
-    /** System property choosing the kernels: {@code nd4j} forces ND4J's ops; see also {@code KernelProvider}. */
-    String PROPERTY = "dl4jbn.kernels";
-
     /**
      * The kernels for a network's data type: ND4J's ops when {@code -Ddl4jbn.kernels=nd4j} or when ND4J's
      * backend is not its CPU backend (the host kernels read memory a device backend need not keep on the host),
@@ -30,6 +27,7 @@ interface LayerKernels {
      * @return the kernels
      */
     static LayerKernels forType(DataType type) {
+        KernelSetting.current();                                 // an unknown -Ddl4jbn.kernels fails here, clearly
         return Choice.ND4J_OPS ? new Nd4jOpsKernels(type) : HostKernels.forType(type);
     }
 
@@ -47,10 +45,10 @@ interface LayerKernels {
         }
 
         private static boolean choose() {
-            boolean forced = "nd4j".equals(System.getProperty(PROPERTY, "").trim().toLowerCase(Locale.ROOT));
+            boolean forced = KernelSetting.current() == KernelSetting.ND4J;
             boolean cpu = Nd4j.getEnvironment().isCPU();
             if (forced || !cpu) {
-                log.info("dl4j-bn kernels: ND4J's ops ({})", forced ? "-D" + PROPERTY + "=nd4j"
+                log.info("dl4j-bn kernels: ND4J's ops ({})", forced ? "-D" + KernelSetting.PROPERTY + "=nd4j"
                         : "backend " + Nd4j.getBackend().getClass().getSimpleName() + " is not ND4J's CPU backend");
             }
             return forced || !cpu;

@@ -30,12 +30,18 @@ public final class PopulationAverage implements Serializable {
         return batches;
     }
 
-    /** @return {@code E_B[mu_B]}, per channel */
+    /**
+     * @return {@code E_B[mu_B]}, per channel
+     * @throws IllegalStateException if no batch was averaged
+     */
     public double[] mean() {
         return divide(meanSum);
     }
 
-    /** @return {@code E_B[m/(m-1) var_B]}, per channel */
+    /**
+     * @return {@code E_B[m/(m-1) var_B]}, per channel, each batch with its own m
+     * @throws IllegalStateException if no batch was averaged
+     */
     public double[] variance() {
         return divide(varianceSum);
     }
@@ -68,6 +74,10 @@ public final class PopulationAverage implements Serializable {
     }
 
     private double[] divide(double[] sums) {
+        if (batches == 0) {
+            throw new IllegalStateException("PopulationAverage: no batch was averaged, so there is no population mean"
+                    + " or variance; pass at least one batch through the layer in inference mode while collecting");
+        }
         double[] out = sums.clone();
         for (int c = 0; c < out.length; c++) {
             out[c] /= batches;

@@ -51,10 +51,4 @@ final class VectorMemory {
     static void put(Object w, int offset, float value) {
         ((MemorySegment) w).set(FLOAT, offset, value);
     }
-
-    /** @return the address of byte {@code offset} modulo {@code align}, or -1 if the window has no fixed address */
-    static int misalignment(Object w, int offset, int align) {
-        MemorySegment m = (MemorySegment) w;
-        return m.isNative() ? (int) ((m.address() + offset) % align) : -1;
-    }
 }

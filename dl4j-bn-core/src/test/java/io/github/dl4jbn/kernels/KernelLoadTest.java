@@ -90,7 +90,23 @@ class KernelLoadTest {
     }
 
     private static List<String> names(int feature, boolean module) {
-        return KernelProvider.candidates(feature, module).stream().map(KernelProvider.Candidate::name).toList();
+        KernelProvider.Candidate candidate = KernelProvider.candidate(feature, module);
+        return candidate == null ? List.of() : List.of(candidate.name());
+    }
+
+    /** -Ddl4jbn.kernels: its three values in any case, and anything else refused naming them. */
+    @Test
+    void theKernelPropertyAcceptsItsThreeValuesAndRefusesOthersNamingThem() {
+        assertEquals(KernelSetting.AUTO, KernelSetting.of(""));
+        assertEquals(KernelSetting.AUTO, KernelSetting.of("Auto"));
+        assertEquals(KernelSetting.PLAIN, KernelSetting.of(" plain "));
+        assertEquals(KernelSetting.ND4J, KernelSetting.of("ND4J"));
+        for (String bad : new String[]{"vector", "false", "cuda"}) {
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> KernelSetting.of(bad));
+            assertEquals("-Ddl4jbn.kernels=" + bad + " is not a kernel choice: use auto (the default), plain or nd4j",
+                    e.getMessage());
+        }
     }
 
     /** What the build expects this JVM to run: "buffers", "segments" or "plain"; unchecked where unset. */

@@ -26,7 +26,7 @@ final class OptionChecks {
             Map.entry("--steps", COUNT), Map.entry("--eval-every", COUNT), Map.entry("--batch", COUNT),
             Map.entry("--epochs", COUNT), Map.entry("--train-limit", COUNT), Map.entry("--train-size", COUNT),
             Map.entry("--examples", COUNT), Map.entry("--draws", COUNT), Map.entry("--train-steps", COUNT),
-            Map.entry("--probe", COUNT), Map.entry("--test-limit", COUNT),
+            Map.entry("--probe", COUNT), Map.entry("--test-limit", COUNT), Map.entry("--population-examples", COUNT),
             Map.entry("--batch-sizes", new Rule(v -> v >= 2 && v == Math.rint(v), "at least 2 (a batch variance needs two examples)")),
             Map.entry("--ghost", new Rule(v -> v >= 2 && v == Math.rint(v), "at least 2 examples per ghost batch")),
             Map.entry("--lr", POSITIVE), Map.entry("--base-lr", POSITIVE), Map.entry("--init-std", POSITIVE),

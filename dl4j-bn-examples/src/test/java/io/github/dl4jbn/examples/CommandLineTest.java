@@ -75,7 +75,7 @@ class CommandLineTest {
                 Map.entry("--train-limit", List.of("-1")), Map.entry("--train-size", List.of("0")),
                 Map.entry("--examples", List.of("-5", "0")), Map.entry("--draws", List.of("0")),
                 Map.entry("--train-steps", List.of("0")), Map.entry("--probe", List.of("0")),
-                Map.entry("--test-limit", List.of("0")), Map.entry("--batch-sizes", List.of("0", "4,1")),
+                Map.entry("--test-limit", List.of("0")), Map.entry("--population-examples", List.of("0")), Map.entry("--batch-sizes", List.of("0", "4,1")),
                 Map.entry("--ghost", List.of("0", "1", "7")), Map.entry("--lr", List.of("-1", "0")),
                 Map.entry("--base-lr", List.of("0")), Map.entry("--init-std", List.of("-2")),
                 Map.entry("--retain", List.of("0", "1.5")), Map.entry("--unit", List.of("-1", "100")));

@@ -18,7 +18,8 @@ class PaperMnistTest {
     @Test
     void shortRunWritesEveryFileAndBatchNormIsAhead(@TempDir Path out) throws IOException {
         int code = new CommandLine(new PaperMnist()).setCaseInsensitiveEnumValuesAllowed(true).execute(
-                "--steps", "300", "--eval-every", "100", "--variants", "none,batchnorm", "--out", out.toString(),
+                "--steps", "300", "--eval-every", "100", "--variants", "none,batchnorm", "--population-examples", "6000",
+                "--out", out.toString(),
                 "--data", "data/mnist");
         assertEquals(0, code);
         for (String f : List.of("measurements.csv", "fig1a-test-accuracy.png", "fig1-percentiles-none.png",
@@ -32,6 +33,7 @@ class PaperMnistTest {
         assertTrue(bn > none, "after 300 steps BatchNorm " + bn + " should be above no normalization " + none);
         String report = Files.readString(out.resolve("report.md"));
         assertTrue(report.contains("| dl4j-bn BatchNorm |"), report);
+        assertTrue(report.contains("population statistics of one pass over the first 6,000 training images"), report);
     }
 
     private static double accuracyAt(List<String> csv, String variant, int step) {
