@@ -27,6 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Bad input gets an error that names the layer, what was expected and what came; and a failed call leaves
  * parameters and running statistics exactly as they were.
  */
+@org.junit.jupiter.api.Tag("once")   // kernel-agnostic: the default run only (docs/design.md, which tests run where)
 class BadInputTest {
 
     private static MultiLayerNetwork cnn(CNN2DFormat format) {

@@ -22,6 +22,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Conversion from DL4J's built-in layer and back: outputs identical in inference and training mode.
  */
+@org.junit.jupiter.api.Tag("once")   // kernel-agnostic: the default run only (docs/design.md, which tests run where)
 class BatchNormConversionTest {
 
     @Test

@@ -31,6 +31,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * layer's index and name). Conflicting options too, and constraints that cannot act on a per-channel vector.
  * And an input of another rank than the configured input type's is an error naming both.
  */
+@org.junit.jupiter.api.Tag("once")   // kernel-agnostic: the default run only (docs/design.md, which tests run where)
 class ConfigValidationTest {
 
     /**

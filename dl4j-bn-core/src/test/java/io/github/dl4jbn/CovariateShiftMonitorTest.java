@@ -19,6 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The covariate-shift monitor: percentiles of a layer input against a sort of the same values, and its
  * CSV; with no XChart on the classpath (core does not depend on it).
  */
+@org.junit.jupiter.api.Tag("once")   // kernel-agnostic: the default run only (docs/design.md, which tests run where)
 class CovariateShiftMonitorTest {
 
     @Test

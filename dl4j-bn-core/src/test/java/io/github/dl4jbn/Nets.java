@@ -126,4 +126,17 @@ public final class Nets {
             }
         }
     }
+
+    /**
+     * Whether this JVM's kernel path computes a data type otherwise than the default run does, so a test of that
+     * type here checks something the default run does not: on the plain path ({@code -Ddl4jbn.kernels=plain})
+     * only FLOAT, whose Vector API loops the path replaces; DOUBLE and the 16-bit types run the same passes
+     * there. On every other path, every type.
+     *
+     * @param type a network data type
+     * @return whether to run that type's cases here
+     */
+    public static boolean distinctOnThisPath(DataType type) {
+        return !"plain".equalsIgnoreCase(System.getProperty("dl4jbn.kernels", "").trim()) || type == DataType.FLOAT;
+    }
 }

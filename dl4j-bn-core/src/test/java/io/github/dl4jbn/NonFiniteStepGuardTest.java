@@ -26,6 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the step is skipped whole, and after 20 clean batches every parameter, the updater state and the iteration
  * count equal those of a run that never saw the bad batch.
  */
+@org.junit.jupiter.api.Tag("once")   // kernel-agnostic: the default run only (docs/design.md, which tests run where)
 class NonFiniteStepGuardTest {
 
     private static MultiLayerNetwork net(boolean denseFirst, IUpdater updater) {

@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 
 /** Reads and writes through cached views see the arrays' current contents, and touch nothing else. */
+@org.junit.jupiter.api.Tag("once")   // kernel-agnostic: the default run only (docs/design.md, which tests run where)
 class ChannelArraysTest {
 
     /** A parameter-like view: elements [4, 8) of a flat FLOAT vector, as DL4J cuts a layer's parameters. */

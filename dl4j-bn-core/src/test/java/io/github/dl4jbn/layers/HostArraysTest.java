@@ -18,6 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The layer's output arrays are the arrays DL4J's own {@code createUninitialized} makes, in the same place. */
+@org.junit.jupiter.api.Tag("once")   // kernel-agnostic: the default run only (docs/design.md, which tests run where)
 class HostArraysTest {
 
     private static final WorkspaceConfiguration WS = WorkspaceConfiguration.builder()

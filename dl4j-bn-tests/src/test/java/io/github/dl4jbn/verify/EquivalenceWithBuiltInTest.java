@@ -101,6 +101,9 @@ class EquivalenceWithBuiltInTest {
         List<Arguments> cases = new ArrayList<>();
         for (Shape shape : Shape.values()) {
             for (DataType type : new DataType[]{DataType.DOUBLE, DataType.FLOAT}) {
+                if (!io.github.dl4jbn.Nets.distinctOnThisPath(type)) {
+                    continue;
+                }
                 for (String updater : new String[]{"Sgd", "Adam"}) {
                     for (boolean graph : new boolean[]{false, true}) {
                         cases.add(Arguments.of(shape, type, updater, graph));
@@ -167,6 +170,8 @@ class EquivalenceWithBuiltInTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("io.github.dl4jbn.verify.EquivalenceWithBuiltInTest#shapes")
     void unbiasedVarianceIsTheBiasedOneTimesMOverMMinusOne(Shape shape) {
+        org.junit.jupiter.api.Assumptions.assumeTrue(io.github.dl4jbn.Nets.distinctOnThisPath(DataType.DOUBLE),
+                "DOUBLE runs the same passes on this path as in the default run");
         Net builtIn = build(shape, false, DataType.DOUBLE, "Sgd", false);
         MultiLayerNetwork unbiased = Twins.multiLayer(shape, new BatchNorm.Builder().decay(Twins.DECAY).eps(Twins.EPS).build(),
                 DataType.DOUBLE, new Sgd(0.1));
