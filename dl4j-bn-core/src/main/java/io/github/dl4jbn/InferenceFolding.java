@@ -1,7 +1,7 @@
 package io.github.dl4jbn;
 
 import io.github.dl4jbn.conf.BatchNorm;
-import io.github.dl4jbn.kernels.ChannelMath;
+import io.github.dl4jbn.internal.kernels.ChannelMath;
 import io.github.dl4jbn.params.BatchNormParamInitializer;
 import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;

@@ -289,9 +289,21 @@ public class BatchNorm extends FeedForwardLayer {
      * @throws RuntimeException made by {@code exceptions}, naming the layer, the option and its value
      */
     public void validate(String layer, java.util.function.Function<String, RuntimeException> exceptions) {
+        validate(() -> layer, exceptions);
+    }
+
+    /**
+     * As {@link #validate(String, java.util.function.Function)}, naming the layer only when an option is invalid:
+     * for the layer's check before each forward pass, which must cost next to nothing.
+     *
+     * @param layer      how to name the layer in a message
+     * @param exceptions makes the exception thrown from a message
+     */
+    public void validate(java.util.function.Supplier<String> layer,
+                         java.util.function.Function<String, RuntimeException> exceptions) {
         String problem = BatchNormValidation.problem(this);
         if (problem != null) {
-            throw exceptions.apply(layer + ": " + problem);
+            throw exceptions.apply(layer.get() + ": " + problem);
         }
     }
 

@@ -2,7 +2,7 @@ package io.github.dl4jbn.layers;
 
 import io.github.dl4jbn.conf.BatchNorm;
 import io.github.dl4jbn.conf.Renorm;
-import io.github.dl4jbn.kernels.ChannelView;
+import io.github.dl4jbn.internal.kernels.ChannelView;
 import io.github.dl4jbn.params.BatchNormParamInitializer;
 import org.deeplearning4j.exception.DL4JInvalidConfigException;
 import org.deeplearning4j.exception.DL4JInvalidInputException;
@@ -115,7 +115,7 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         cache = null;                                            // a failed forward leaves nothing to differentiate
         runningUpdatePending = false;
         BatchNorm conf = layerConf();
-        conf.validate("BatchNorm " + layerId(), DL4JInvalidConfigException::new);   // edited since it was built?
+        conf.validate(() -> "BatchNorm " + layerId(), DL4JInvalidConfigException::new);   // edited since it was built?
         ChannelView view = InputLayout.of(input.shape(), conf, layerId());
         INDArray mask = InputLayout.mask(maskArray, input.shape(), view, layerId());
         long rows = training ? ghostBatchRows() : input.size(0);

@@ -12,10 +12,9 @@ import java.util.Map;
 /**
  * One layer's per-channel arrays, reused from call to call: named working arrays (copies of the parameters,
  * batch statistics, gradients), and the NIO views through which FLOAT parameters and gradients are read and
- * written, one per named target, taken again only when the target is another array. Fresh arrays of a few KiB
- * cost about 0.1 us per KiB here, and every NIO view of an ND4J buffer is a JNI call (about 0.3 us), against
- * about 5 us for a whole [60, 100] inference. Without host memory (a device backend) values go through ND4J's
- * own copies instead. Not thread-safe, like the layer that owns it.
+ * written, one per named target, taken again only when the target is another array: fresh arrays and NIO views
+ * (each a JNI call) cost as much as a small layer's whole call (docs/speed.md). Without host memory (a device
+ * backend) values go through ND4J's own copies instead. Not thread-safe, like the layer that owns it.
  */
 final class ChannelArrays {
 

@@ -51,7 +51,7 @@ final class HostArrays {
      * A new dense row-major array in the workspace of {@code type}, as {@code workspaceMgr.createUninitialized}
      * makes it, but through ND4J's padded-array constructor with no padding: that one takes its shape
      * information from ND4J's shape cache, where the plain constructor builds a new native shape buffer for
-     * every array (3.4 us against 0.9 us per array here; a [60, 100] kernel pass takes 2 us). Shapes for which
+     * every array, which costs more than a small tensor's whole pass (docs/speed.md). Shapes for which
      * that constructor would size the buffer from other strides than the plain one's ([1, n]: ND4J gives such
      * row vectors unit strides, and the padded constructor then allocates one value) take the plain one.
      *

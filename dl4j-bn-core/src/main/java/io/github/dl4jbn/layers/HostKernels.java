@@ -1,9 +1,9 @@
 package io.github.dl4jbn.layers;
 
-import io.github.dl4jbn.kernels.BatchNormKernels;
-import io.github.dl4jbn.kernels.ChannelView;
-import io.github.dl4jbn.kernels.FloatCodec;
-import io.github.dl4jbn.kernels.TensorMemory;
+import io.github.dl4jbn.internal.kernels.BatchNormKernels;
+import io.github.dl4jbn.internal.kernels.ChannelView;
+import io.github.dl4jbn.internal.kernels.FloatCodec;
+import io.github.dl4jbn.internal.kernels.TensorMemory;
 import org.nd4j.linalg.api.buffer.DataBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;

@@ -1,7 +1,7 @@
 package io.github.dl4jbn.layers;
 
 import io.github.dl4jbn.conf.BatchNorm;
-import io.github.dl4jbn.kernels.ChannelView;
+import io.github.dl4jbn.internal.kernels.ChannelView;
 import org.deeplearning4j.exception.DL4JInvalidInputException;
 import org.deeplearning4j.nn.conf.CNN2DFormat;
 import org.deeplearning4j.nn.conf.RNNFormat;

@@ -1,7 +1,7 @@
 package io.github.dl4jbn.layers;
 
-import io.github.dl4jbn.kernels.ChannelView;
-import io.github.dl4jbn.kernels.KernelSetting;
+import io.github.dl4jbn.internal.kernels.ChannelView;
+import io.github.dl4jbn.internal.kernels.KernelSetting;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;

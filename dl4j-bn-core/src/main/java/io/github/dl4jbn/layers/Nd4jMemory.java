@@ -1,6 +1,6 @@
 package io.github.dl4jbn.layers;
 
-import io.github.dl4jbn.kernels.TensorMemory;
+import io.github.dl4jbn.internal.kernels.TensorMemory;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Pointer;
 import org.nd4j.linalg.api.buffer.DataBuffer;

@@ -1,7 +1,7 @@
 package io.github.dl4jbn.layers;
 
-import io.github.dl4jbn.kernels.ChannelMath;
-import io.github.dl4jbn.kernels.ChannelView;
+import io.github.dl4jbn.internal.kernels.ChannelMath;
+import io.github.dl4jbn.internal.kernels.ChannelView;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.impl.broadcast.BroadcastAddOp;
@@ -14,7 +14,7 @@ import java.util.Arrays;
 
 /**
  * The layer's kernel calls as ND4J ops, which run wherever ND4J keeps the arrays (any backend); nothing here
- * reads ND4J memory from Java. The math is {@link io.github.dl4jbn.kernels.BatchNormKernels}' own, through
+ * reads ND4J memory from Java. The math is {@link io.github.dl4jbn.internal.kernels.BatchNormKernels}' own, through
  * {@link ChannelMath}: sums over the valid values of each channel of the {@code [outer, C, inner]} view, taken
  * in DOUBLE whatever the network's type (the statistics in two passes, around 0 and then around the mean),
  * then one per-channel affine {@code y = a * dy + b * (x - k) + d} in the network's type (FLOAT for HALF and

@@ -1,6 +1,6 @@
 package io.github.dl4jbn.layers;
 
-import io.github.dl4jbn.kernels.ChannelMath;
+import io.github.dl4jbn.internal.kernels.ChannelMath;
 
 import java.io.Serializable;
 

@@ -2,8 +2,8 @@ package io.github.dl4jbn.layers;
 
 import io.github.dl4jbn.conf.NonFinitePolicy;
 import io.github.dl4jbn.conf.VarianceEstimate;
-import io.github.dl4jbn.kernels.ChannelMath;
-import io.github.dl4jbn.kernels.ChannelView;
+import io.github.dl4jbn.internal.kernels.ChannelMath;
+import io.github.dl4jbn.internal.kernels.ChannelView;
 
 import java.util.Arrays;
 

@@ -1,8 +1,8 @@
 package io.github.dl4jbn.layers;
 
 import io.github.dl4jbn.conf.NonFinitePolicy;
-import io.github.dl4jbn.kernels.ChannelMath;
-import io.github.dl4jbn.kernels.ChannelView;
+import io.github.dl4jbn.internal.kernels.ChannelMath;
+import io.github.dl4jbn.internal.kernels.ChannelView;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.Arrays;

@@ -1,6 +1,6 @@
 package io.github.dl4jbn.layers;
 
-import io.github.dl4jbn.kernels.ChannelView;
+import io.github.dl4jbn.internal.kernels.ChannelView;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -41,6 +41,9 @@ class LayerKernelsTest {
             "DOUBLE, 4, 3, 33, true",
             "DOUBLE, 40, 9, 1, false",
             "HALF, 5, 4, 6, false",
+            "HALF, 5, 4, 6, true",
+            "BFLOAT16, 5, 4, 6, false",
+            "BFLOAT16, 6, 3, 7, true",
             "FLOAT, 3, 70, 9, true"})
     void nd4jOpsGiveTheHostKernelsResults(DataType type, long outer, int channels, long inner, boolean masked) {
         ChannelView view = new ChannelView(outer, channels, inner);

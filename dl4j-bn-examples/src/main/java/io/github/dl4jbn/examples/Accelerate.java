@@ -3,7 +3,6 @@ package io.github.dl4jbn.examples;
 import io.github.dl4jbn.examples.mnist.MnistData;
 import io.github.dl4jbn.examples.mnist.MnistIterator;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -13,7 +12,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.Callable;
 
 /**
  * Section 4.2.1, "accelerating BN networks", on the paper's MNIST network: BatchNorm at the base learning rate
@@ -21,10 +19,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "accelerate", mixinStandardHelpOptions = true,
         description = "Section 4.2.1: higher learning rates with BatchNorm (x1, x5, x30) against none (x1, x5).")
-public class Accelerate implements Callable<Integer> {
-
-    @picocli.CommandLine.Spec
-    picocli.CommandLine.Model.CommandSpec spec;
+public class Accelerate extends ExperimentCommand {
 
     @Option(names = "--steps", defaultValue = "5000", description = "Steps per run. Default: ${DEFAULT-VALUE} (about 3 minutes for the five runs on 2 cores).")
     int steps;
@@ -38,14 +33,8 @@ public class Accelerate implements Callable<Integer> {
     @Option(names = "--init-std", defaultValue = "1.0", description = "Standard deviation of the Gaussian weights. Default: ${DEFAULT-VALUE}.")
     double initStd;
 
-    @Option(names = "--seed", defaultValue = "42", description = "Seed. Default: ${DEFAULT-VALUE}.")
-    long seed;
 
-    @Option(names = "--out", defaultValue = "accelerate-out", description = "Output directory. Default: ${DEFAULT-VALUE}.")
-    Path out;
 
-    @Mixin
-    DataOptions data;
 
     /** One run: variant and learning-rate multiple. */
     record Setting(Variant variant, int multiple) {
@@ -58,8 +47,7 @@ public class Accelerate implements Callable<Integer> {
             new Setting(Variant.BATCHNORM, 30), new Setting(Variant.NONE, 1), new Setting(Variant.NONE, 5));
 
     @Override
-    public Integer call() throws IOException {
-        OptionChecks.check(spec);
+    Integer run() throws IOException {
         Files.createDirectories(out);
         MnistData train = data.loader().train();
         Map<String, org.nd4j.linalg.dataset.DataSet> test = Map.of("test", MnistIterator.all(data.loader().test()));

@@ -7,7 +7,6 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -18,7 +17,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;
-import java.util.concurrent.Callable;
 
 /**
  * The paper's argument that BN regularizes: in training an example is normalized together with the other
@@ -28,10 +26,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "batch-noise", mixinStandardHelpOptions = true,
         description = "How much an example's output depends on its mini-batch companions in training mode, per batch size.")
-public class BatchNoise implements Callable<Integer> {
-
-    @picocli.CommandLine.Spec
-    picocli.CommandLine.Model.CommandSpec spec;
+public class BatchNoise extends ExperimentCommand {
 
     @Option(names = "--train-steps", defaultValue = "3000", description = "Steps to train the BatchNorm network first. Default: ${DEFAULT-VALUE}.")
     int trainSteps;
@@ -48,22 +43,15 @@ public class BatchNoise implements Callable<Integer> {
     @Option(names = "--lr", defaultValue = "1.0", description = "SGD learning rate. Default: ${DEFAULT-VALUE}.")
     double learningRate;
 
-    @Option(names = "--seed", defaultValue = "42", description = "Seed. Default: ${DEFAULT-VALUE}.")
-    long seed;
 
-    @Option(names = "--out", defaultValue = "batch-noise-out", description = "Output directory. Default: ${DEFAULT-VALUE}.")
-    Path out;
 
-    @Mixin
-    DataOptions data;
 
     /** Spread at one batch size (0 stands for inference mode). */
     record Spread(int batchSize, double preActivation, double trueClassProbability, double predictionFlips) {
     }
 
     @Override
-    public Integer call() throws IOException {
-        OptionChecks.check(spec);
+    Integer run() throws IOException {
         Files.createDirectories(out);
         MnistData train = data.loader().train();
         MnistData test = data.loader().test().head(examples);

@@ -56,6 +56,39 @@ final class Charts {
         BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);
     }
 
+    /** A series of points in one colour: joined by a line, or markers alone. */
+    record Points(String name, double[] x, double[] y, java.awt.Color color, boolean joined) {
+    }
+
+    /**
+     * Points over sizes that double (mini-batch sizes 2 to 60): x on a base-2 logarithmic scale, labelled with the
+     * sizes, and a marker at every point, so a series of one point still shows. Saved as PNG.
+     *
+     * @param file   the PNG file
+     * @param title  chart title
+     * @param xTitle x-axis title
+     * @param yTitle y-axis title
+     * @param series the series
+     */
+    static void saveBySize(Path file, String title, String xTitle, String yTitle, List<Points> series) throws IOException {
+        XYChart chart = new XYChartBuilder().width(1000).height(500).title(title).xAxisTitle(xTitle).yAxisTitle(yTitle).build();
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);     // clear of the points at batch 60
+        chart.getStyler().setXAxisTickMarkSpacingHint(30);
+        chart.getStyler().setChartBackgroundColor(java.awt.Color.WHITE);
+        chart.getStyler().setMarkerSize(10);
+        chart.getStyler().setXAxisMin(0.8);
+        chart.getStyler().setXAxisMax(6.2);
+        chart.getStyler().setxAxisTickLabelsFormattingFunction(v -> String.valueOf(Math.round(Math.pow(2, v))));
+        for (Points p : series) {
+            XYSeries s = chart.addSeries(p.name(), java.util.Arrays.stream(p.x()).map(v -> Math.log(v) / Math.log(2)).toArray(), p.y());
+            s.setLineColor(p.color());
+            s.setMarkerColor(p.color());
+            s.setXYSeriesRenderStyle(p.joined() ? XYSeries.XYSeriesRenderStyle.Line : XYSeries.XYSeriesRenderStyle.Scatter);
+            s.setMarker(p.joined() ? SeriesMarkers.CIRCLE : SeriesMarkers.DIAMOND);
+        }
+        BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);
+    }
+
     /**
      * Figure 1(b, c): the 15th, 50th and 85th percentiles of one monitored layer's input over training.
      *

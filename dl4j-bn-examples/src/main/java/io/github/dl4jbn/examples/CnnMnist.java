@@ -13,13 +13,11 @@ import org.deeplearning4j.nn.conf.layers.PoolingType;
 import org.deeplearning4j.nn.conf.layers.SubsamplingLayer;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.nn.weights.WeightInit;
-import org.nd4j.evaluation.classification.Evaluation;
 import org.nd4j.linalg.activations.Activation;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -29,7 +27,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.Callable;
 
 /**
  * A LeNet-style CNN on MNIST with a normalization layer after each convolution, in NCHW or NHWC, trained with
@@ -37,10 +34,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "cnn-mnist", mixinStandardHelpOptions = true,
         description = "LeNet-style CNN with BatchNorm after each convolution: ours against DL4J's built-in layer.")
-public class CnnMnist implements Callable<Integer> {
-
-    @picocli.CommandLine.Spec
-    picocli.CommandLine.Model.CommandSpec spec;
+public class CnnMnist extends ExperimentCommand {
 
     @Option(names = "--format", defaultValue = "NCHW", description = "Activation layout: ${COMPLETION-CANDIDATES}. Default: ${DEFAULT-VALUE}.")
     CNN2DFormat format;
@@ -57,17 +51,11 @@ public class CnnMnist implements Callable<Integer> {
     @Option(names = "--test-limit", defaultValue = "10000", description = "Evaluate on the first N test images. Default: all.")
     int testLimit;
 
-    @Option(names = "--seed", defaultValue = "42", description = "Seed. Default: ${DEFAULT-VALUE}.")
-    long seed;
 
     @Option(names = "--variants", split = ",", defaultValue = "BATCHNORM,BUILTIN", description = "Variants: ${COMPLETION-CANDIDATES}.")
     List<Variant> variants;
 
-    @Option(names = "--out", defaultValue = "cnn-mnist-out", description = "Output directory. Default: ${DEFAULT-VALUE}.")
-    Path out;
 
-    @Mixin
-    DataOptions data;
 
     /** One variant's measurements after one epoch. */
     record Epoch(Variant variant, int epoch, double testAccuracy, double seconds) {
@@ -101,8 +89,7 @@ public class CnnMnist implements Callable<Integer> {
     }
 
     @Override
-    public Integer call() throws IOException {
-        OptionChecks.check(spec);
+    Integer run() throws IOException {
         Files.createDirectories(out);
         MnistData train = data.loader().train().head(trainLimit);
         MnistData test = data.loader().test().head(testLimit);
@@ -111,14 +98,15 @@ public class CnnMnist implements Callable<Integer> {
         List<Epoch> results = new ArrayList<>();
         for (Variant v : variants) {
             MultiLayerNetwork net = network(v, format, seed);
-            MnistIterator it = new MnistIterator(train, batch, seed, true, shape);
+            java.util.function.Supplier<org.nd4j.linalg.dataset.DataSet> batches =
+                    Training.cycling(new MnistIterator(train, batch, seed, true, shape));
+            int stepsPerEpoch = (train.count() + batch - 1) / batch;
             for (int epoch = 1; epoch <= epochs; epoch++) {
-                long t0 = System.nanoTime();
-                net.fit(it);
-                double seconds = (System.nanoTime() - t0) / 1e9;
-                Evaluation eval = net.evaluate(new MnistIterator(test, 500, 0, false, shape));
-                System.out.printf(Locale.ROOT, "%-34s epoch %d: test accuracy %.4f, %.1f s/epoch%n", v.label(), epoch, eval.accuracy(), seconds);
-                results.add(new Epoch(v, epoch, eval.accuracy(), seconds));
+                double seconds = Training.loop(String.format(Locale.ROOT, "%-10s epoch %d", v.name(), epoch), net, batches,
+                        stepsPerEpoch, stepsPerEpoch, step -> null);
+                double accuracy = Training.accuracy(net, new MnistIterator(test, 500, 0, false, shape));
+                System.out.printf(Locale.ROOT, "%-34s epoch %d: test accuracy %.4f, %.1f s/epoch%n", v.label(), epoch, accuracy, seconds);
+                results.add(new Epoch(v, epoch, accuracy, seconds));
             }
         }
         write(results, train.count(), test.count());

@@ -4,16 +4,12 @@ import io.github.dl4jbn.CovariateShiftMonitor;
 import io.github.dl4jbn.PopulationStatistics;
 import io.github.dl4jbn.examples.mnist.MnistData;
 import io.github.dl4jbn.examples.mnist.MnistIterator;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -26,7 +22,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.Callable;
 
 /**
  * Section 4.1 and Figure 1 of the paper: the 784-100-100-100-10 sigmoid network on MNIST, trained without
@@ -36,12 +31,9 @@ import java.util.concurrent.Callable;
 @Command(name = "paper-mnist", mixinStandardHelpOptions = true,
         description = "Reproduce Figure 1 of Ioffe & Szegedy (2015) on MNIST: test accuracy over training steps, and "
                 + "the 15th/50th/85th percentiles of the input to one sigmoid of the last hidden layer.")
-public class PaperMnist implements Callable<Integer> {
+public class PaperMnist extends ExperimentCommand {
 
     private static final Logger log = LoggerFactory.getLogger(PaperMnist.class);
-
-    @picocli.CommandLine.Spec
-    picocli.CommandLine.Model.CommandSpec spec;
 
     @Option(names = "--steps", defaultValue = "30000", description = "Training steps (mini-batches) per variant. "
             + "Default: ${DEFAULT-VALUE}, so that all three variants finish in about 10 minutes on 2 cores (the paper ran 50000).")
@@ -59,8 +51,6 @@ public class PaperMnist implements Callable<Integer> {
     @Option(names = "--init-std", defaultValue = "1.0", description = "Standard deviation of the Gaussian weight initialization. Default: ${DEFAULT-VALUE}.")
     double initStd;
 
-    @Option(names = "--seed", defaultValue = "42", description = "Seed of initialization and data order. Default: ${DEFAULT-VALUE}.")
-    long seed;
 
     @Option(names = "--probe", defaultValue = "1000", description = "Test images over which the sigmoid-input percentiles are taken. Default: ${DEFAULT-VALUE}.")
     int probeImages;
@@ -81,11 +71,7 @@ public class PaperMnist implements Callable<Integer> {
             description = "Training images the population pass averages over (the first N). Default: all.")
     int populationExamples;
 
-    @Option(names = "--out", defaultValue = "paper-mnist-out", description = "Output directory. Default: ${DEFAULT-VALUE}.")
-    Path out;
 
-    @Mixin
-    DataOptions data;
 
     /** One measurement point. */
     record Point(int step, double accuracy, double p15, double p50, double p85) {
@@ -100,12 +86,8 @@ public class PaperMnist implements Callable<Integer> {
 
         /** First measured step at which test accuracy reached the threshold, or -1. */
         int stepsTo(double accuracy) {
-            for (Point p : points) {
-                if (p.accuracy() >= accuracy) {
-                    return p.step();
-                }
-            }
-            return -1;
+            return Training.firstStepReaching(points.stream().mapToInt(Point::step).toArray(),
+                    points.stream().mapToDouble(Point::accuracy).toArray(), accuracy);
         }
 
         double finalAccuracy() {
@@ -114,8 +96,7 @@ public class PaperMnist implements Callable<Integer> {
     }
 
     @Override
-    public Integer call() throws IOException {
-        OptionChecks.check(spec);
+    Integer run() throws IOException {
         int every = evalEvery != null ? evalEvery : Math.max(1, steps / 100);
         Files.createDirectories(out);
         MnistData train = data.loader().train();
@@ -142,36 +123,21 @@ public class PaperMnist implements Callable<Integer> {
         MultiLayerNetwork net = PaperNetwork.build(variant, learningRate, initStd, seed);
         String sigmoid = String.valueOf(PaperNetwork.lastSigmoid(net));
         CovariateShiftMonitor monitor = new CovariateShiftMonitor.Builder().probe(probe).layers(sigmoid).unit(unit).build();
-        MnistIterator it = new MnistIterator(train, batch, seed, true);
         List<Point> points = new ArrayList<>();
         points.add(measure(net, 0, testSet, monitor));
-        long trainNanos = 0;
-        try (ProgressBar bar = new ProgressBarBuilder().setTaskName(String.format("%-10s", variant.name()))
-                .setInitialMax(steps).setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500)
-                .showSpeed().build()) {
-            for (int step = 1; step <= steps; step++) {
-                if (!it.hasNext()) {
-                    it.reset();
-                }
-                DataSet ds = it.next();
-                long t0 = System.nanoTime();
-                net.fit(ds);
-                trainNanos += System.nanoTime() - t0;
-                if (step % every == 0 || step == steps) {
+        double trainSeconds = Training.loop(String.format("%-10s", variant.name()), net,
+                Training.cycling(new MnistIterator(train, batch, seed, true)), steps, every, step -> {
                     Point p = measure(net, step, testSet, monitor);
                     points.add(p);
-                    bar.setExtraMessage(String.format(Locale.ROOT, " acc %.4f", p.accuracy()));
-                }
-                bar.step();
-            }
-        }
+                    return String.format(Locale.ROOT, " acc %.4f", p.accuracy());
+                });
         double populationAccuracy = Double.NaN;
         if (populationPass && variant == Variant.BATCHNORM) {
             PopulationStatistics.estimate(net, new MnistIterator(train.head(populationExamples), batch, seed, false),
                     Training.populationProgress());
             populationAccuracy = Training.accuracy(net, testSet);             // Algorithm 2's inference network
         }
-        return new Run(variant, points, trainNanos / 1e9, monitor, populationAccuracy);
+        return new Run(variant, points, trainSeconds, monitor, populationAccuracy);
     }
 
     /** Test accuracy on the full test set, and percentiles of the followed sigmoid's input over the probe images. */
@@ -240,7 +206,7 @@ public class PaperMnist implements Callable<Integer> {
         }
         if (ours != null && !Double.isNaN(ours.populationAccuracy())) {
             md.append(String.format(Locale.ROOT, "%nAlgorithm 2's inference network: with the population statistics of one pass over "
-                    + (populationExamples >= train.count() ? "the training set" : String.format(Locale.ROOT, "the first %,d training images", populationExamples))
+                    + (populationExamples >= 60_000 ? "the training set" : String.format(Locale.ROOT, "the first %,d training images", populationExamples))
                     + " (the average of the batch means and of m/(m-1) times the batch variances), this project's "
                     + "BatchNorm network scores %.4f on the test set, against %.4f with the moving averages of training.%n",
                     ours.populationAccuracy(), ours.finalAccuracy()));

@@ -4,7 +4,6 @@ import io.github.dl4jbn.examples.mnist.MnistData;
 import io.github.dl4jbn.examples.mnist.MnistIterator;
 import org.nd4j.linalg.dataset.DataSet;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -15,7 +14,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.Callable;
 
 /**
  * "Batch normalization regularizes the model": the paper's network trained on a small training subset so that
@@ -23,10 +21,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "regularization", mixinStandardHelpOptions = true,
         description = "Overfitting on a small training subset: none, BatchNorm, dropout, BatchNorm + dropout.")
-public class Regularization implements Callable<Integer> {
-
-    @picocli.CommandLine.Spec
-    picocli.CommandLine.Model.CommandSpec spec;
+public class Regularization extends ExperimentCommand {
 
     @Option(names = "--train-size", defaultValue = "5000", description = "Training images used. Default: ${DEFAULT-VALUE}.")
     int trainSize;
@@ -46,18 +41,11 @@ public class Regularization implements Callable<Integer> {
     @Option(names = "--init-std", defaultValue = "1.0", description = "Standard deviation of the Gaussian weights. Default: ${DEFAULT-VALUE}.")
     double initStd;
 
-    @Option(names = "--seed", defaultValue = "42", description = "Seed. Default: ${DEFAULT-VALUE}.")
-    long seed;
 
-    @Option(names = "--out", defaultValue = "regularization-out", description = "Output directory. Default: ${DEFAULT-VALUE}.")
-    Path out;
 
-    @Mixin
-    DataOptions data;
 
     @Override
-    public Integer call() throws IOException {
-        OptionChecks.check(spec);
+    Integer run() throws IOException {
         Files.createDirectories(out);
         MnistData train = data.loader().train().head(trainSize);
         Map<String, DataSet> sets = new LinkedHashMap<>();

@@ -4,16 +4,12 @@ import io.github.dl4jbn.conf.BatchNorm;
 import io.github.dl4jbn.conf.Renorm;
 import io.github.dl4jbn.examples.mnist.MnistData;
 import io.github.dl4jbn.examples.mnist.MnistIterator;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import org.deeplearning4j.nn.conf.layers.Layer;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -24,7 +20,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;
-import java.util.concurrent.Callable;
 import java.util.function.Supplier;
 
 /**
@@ -36,10 +31,7 @@ import java.util.function.Supplier;
  */
 @Command(name = "small-batch", mixinStandardHelpOptions = true,
         description = "Tiny and non-i.i.d. mini-batches: none, BatchNorm, Batch Renormalization, ghost batches.")
-public class SmallBatch implements Callable<Integer> {
-
-    @picocli.CommandLine.Spec
-    picocli.CommandLine.Model.CommandSpec spec;
+public class SmallBatch extends ExperimentCommand {
 
     @Option(names = "--examples", defaultValue = "15000", description = "Training examples seen per run. Default: ${DEFAULT-VALUE} (a quarter epoch; about 4 minutes in all on 2 cores).")
     int examples;
@@ -62,14 +54,8 @@ public class SmallBatch implements Callable<Integer> {
     @Option(names = "--probe", defaultValue = "1200", description = "Test images the training/inference gap is measured on. Default: ${DEFAULT-VALUE}.")
     int probe;
 
-    @Option(names = "--seed", defaultValue = "42", description = "Seed. Default: ${DEFAULT-VALUE}.")
-    long seed;
 
-    @Option(names = "--out", defaultValue = "small-batch-out", description = "Output directory. Default: ${DEFAULT-VALUE}.")
-    Path out;
 
-    @Mixin
-    DataOptions data;
 
     /** The normalization before each sigmoid. */
     enum Norm {
@@ -104,8 +90,7 @@ public class SmallBatch implements Callable<Integer> {
     }
 
     @Override
-    public Integer call() throws IOException {
-        OptionChecks.check(spec);
+    Integer run() throws IOException {
         for (int batch : batchSizes) {
             if (batch > ghost && batch % ghost != 0) {
                 OptionChecks.fail(spec, "--ghost", String.valueOf(ghost), "a divisor of every batch size above it ("
@@ -126,13 +111,8 @@ public class SmallBatch implements Callable<Integer> {
                 if (norm == Norm.GHOST && (batch <= ghost || batch % ghost != 0)) {
                     continue;                                   // one ghost batch is the mini-batch itself
                 }
-                MnistIterator it = new MnistIterator(train, batch, seed, true);
-                results.add(run("i.i.d.", norm, batch, seen, () -> {
-                    if (!it.hasNext()) {
-                        it.reset();
-                    }
-                    return it.next();
-                }, test, testAll, iidBatches(test, batch)));
+                results.add(run("i.i.d.", norm, batch, seen, Training.cycling(new MnistIterator(train, batch, seed, true)),
+                        test, testAll, iidBatches(test, batch)));
             }
         }
         for (Norm norm : Norm.values()) {
@@ -149,29 +129,17 @@ public class SmallBatch implements Callable<Integer> {
                        DataSet testAll, List<DataSet> modeProbe) {
         int steps = Math.max(1, seen / batch);
         MultiLayerNetwork net = PaperNetwork.build(normalization(norm, steps), baseLr * batch / 60.0, initStd, seed, 1.0);
-        long t0 = System.nanoTime();
         String task = String.format(Locale.ROOT, "%-26s %-20s", norm.label + ", batch " + batch, setting);
-        try (ProgressBar bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(steps)
-                .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500).build()) {
-            for (int step = 0; step < steps; step++) {
-                net.fit(batches.get());
-                bar.step();
-            }
-        }
-        double seconds = (System.nanoTime() - t0) / 1e9;
+        double seconds = Training.loop(task, net, batches, steps, steps, step -> null);
         double testAccuracy = Training.accuracy(net, testAll);
         double trainingMode = 0;
         double inferenceMode = 0;
         for (DataSet d : modeProbe) {                            // the same examples, batch statistics or population ones
-            trainingMode += correct(net.output(d.getFeatures(), true), d.getLabels());
-            inferenceMode += correct(net.output(d.getFeatures(), false), d.getLabels());
+            trainingMode += Training.correct(net.output(d.getFeatures(), true), d.getLabels());
+            inferenceMode += Training.correct(net.output(d.getFeatures(), false), d.getLabels());
         }
         long probed = modeProbe.stream().mapToLong(DataSet::numExamples).sum();
         return new Result(setting, norm, batch, steps, testAccuracy, trainingMode / probed, inferenceMode / probed, seconds);
-    }
-
-    private static double correct(INDArray output, INDArray labels) {
-        return output.argMax(1).eq(labels.argMax(1)).castTo(DataType.FLOAT).sumNumber().doubleValue();
     }
 
     /** The probe's test images (at least 2 batches) in i.i.d. mini-batches of the run's size. */
@@ -244,18 +212,32 @@ public class SmallBatch implements Callable<Integer> {
                         r.testAccuracy(), r.trainingMode(), r.inferenceMode(), r.gap(), r.seconds());
             }
         }
-        List<Charts.Line> lines = new ArrayList<>();
-        for (Norm norm : Norm.values()) {
-            List<Result> of = results.stream().filter(r -> r.norm() == norm && r.setting().equals("i.i.d.")).toList();
-            if (!of.isEmpty()) {
-                lines.add(new Charts.Line(norm.label, of.stream().mapToDouble(r -> r.batch()).toArray(),
-                        of.stream().mapToDouble(Result::testAccuracy).toArray()));
+        chart(out.resolve("small-batch.png"), results, seen);
+        Files.writeString(out.resolve("report.md"), report(results, seen));
+    }
+
+    /**
+     * Test accuracy by mini-batch size, one line per normalization, on a logarithmic axis with a marker per run
+     * (ghost batches run at batch 60 alone), and the two-class setting's runs (batch 60) as diamonds in the same
+     * colours.
+     */
+    static void chart(Path file, List<Result> results, int seen) throws IOException {
+        java.awt.Color[] colors = {new java.awt.Color(0x1f77b4), new java.awt.Color(0xff7f0e), new java.awt.Color(0x2ca02c),
+                new java.awt.Color(0xd62728)};
+        List<Charts.Points> series = new ArrayList<>();
+        for (String setting : new String[]{"i.i.d.", "2 classes per batch"}) {
+            for (Norm norm : Norm.values()) {
+                List<Result> of = results.stream().filter(r -> r.norm() == norm && r.setting().equals(setting)).toList();
+                if (!of.isEmpty()) {
+                    boolean iid = setting.equals("i.i.d.");
+                    series.add(new Charts.Points(norm.label + (iid ? "" : ", 2 classes per batch"),
+                            of.stream().mapToDouble(r -> r.batch()).toArray(), of.stream().mapToDouble(Result::testAccuracy).toArray(),
+                            colors[norm.ordinal()], iid));
+                }
             }
         }
-        Charts.save(out.resolve("small-batch.png"), "Test accuracy (inference mode) by mini-batch size, "
-                + String.format(Locale.ROOT, "%,d", seen) + " examples seen", "mini-batch size", "test accuracy", lines,
-                Double.NaN, Double.NaN);
-        Files.writeString(out.resolve("report.md"), report(results, seen));
+        Charts.saveBySize(file, "Test accuracy (inference mode) by mini-batch size, " + String.format(Locale.ROOT, "%,d", seen)
+                + " examples seen", "mini-batch size (log scale)", "test accuracy", series);
     }
 
     String report(List<Result> results, int seen) {

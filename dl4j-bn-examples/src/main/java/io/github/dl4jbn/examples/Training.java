@@ -10,6 +10,7 @@ import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.dataset.DataSet;
+import org.nd4j.linalg.dataset.api.iterator.DataSetIterator;
 
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -20,6 +21,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /** Shared by the experiments: SGD steps with periodic accuracy measurements, and their CSV, charts and tables. */
 final class Training {
@@ -35,12 +37,8 @@ final class Training {
     record Curve(String name, List<Point> points) {
         /** First measured step at which the accuracy on {@code set} reached {@code threshold}, or -1. */
         int stepsTo(String set, double threshold) {
-            for (Point p : points) {
-                if (p.accuracy().get(set) >= threshold) {
-                    return p.step();
-                }
-            }
-            return -1;
+            return firstStepReaching(points.stream().mapToInt(Point::step).toArray(),
+                    points.stream().mapToDouble(p -> p.accuracy().get(set)).toArray(), threshold);
         }
 
         double last(String set) {
@@ -48,34 +46,100 @@ final class Training {
         }
     }
 
+    /**
+     * What a run measures after its every-th step and its last.
+     */
+    interface Measure {
+        /**
+         * @param step the steps done
+         * @return a note for the progress bar, or null
+         */
+        String after(int step);
+    }
+
+    /** @return the first of {@code steps} whose accuracy reached {@code threshold}, or -1 */
+    static int firstStepReaching(int[] steps, double[] accuracy, double threshold) {
+        for (int i = 0; i < steps.length; i++) {
+            if (accuracy[i] >= threshold) {
+                return steps[i];
+            }
+        }
+        return -1;
+    }
+
+    /** How many of the predictions (rows of {@code output}) pick the labelled class. */
+    static long correct(INDArray output, INDArray labels) {
+        return output.argMax(1).eq(labels.argMax(1)).castTo(DataType.FLOAT).sumNumber().longValue();
+    }
+
     /** Classification accuracy of a network on a labelled set, inference mode. */
     static double accuracy(MultiLayerNetwork net, DataSet set) {
-        INDArray predicted = net.output(set.getFeatures()).argMax(1);
-        return predicted.eq(set.getLabels().argMax(1)).castTo(DataType.FLOAT).meanNumber().doubleValue();
+        return correct(net.output(set.getFeatures()), set.getLabels()) / (double) set.numExamples();
+    }
+
+    /** Classification accuracy of a network over a labelled iterator's batches, inference mode. */
+    static double accuracy(MultiLayerNetwork net, DataSetIterator batches) {
+        long right = 0;
+        long all = 0;
+        batches.reset();
+        while (batches.hasNext()) {
+            DataSet d = batches.next();
+            right += correct(net.output(d.getFeatures()), d.getLabels());
+            all += d.numExamples();
+        }
+        return right / (double) all;
+    }
+
+    /** Endless mini-batches from an iterator, started again after each epoch's last batch. */
+    static Supplier<DataSet> cycling(DataSetIterator it) {
+        return () -> {
+            if (!it.hasNext()) {
+                it.reset();
+            }
+            return it.next();
+        };
     }
 
     /**
-     * Trains for {@code steps} mini-batches, measuring accuracy on each evaluation set every {@code every} steps
-     * (and at step 0). A run that diverges (NaN score) stops and is reported as it stands.
+     * The experiments' one training loop: {@code steps} calls of {@code fit} on the next mini-batches, with a
+     * progress bar, and {@code measure} after every {@code every}-th step and the last.
+     *
+     * @return the seconds spent in {@code fit}, measurements left out
      */
-    static Curve train(String name, MultiLayerNetwork net, MnistData train, int batch, long seed, int steps, int every,
-                       Map<String, DataSet> evaluation) {
-        MnistIterator it = new MnistIterator(train, batch, seed, true);
-        List<Point> points = new ArrayList<>();
-        points.add(measure(net, 0, evaluation));
-        try (ProgressBar bar = new ProgressBarBuilder().setTaskName(String.format("%-16s", name)).setInitialMax(steps)
-                .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500).build()) {
+    static double loop(String task, MultiLayerNetwork net, Supplier<DataSet> batches, int steps, int every,
+                       Measure measure) {
+        long fitNanos = 0;
+        try (ProgressBar bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(steps)
+                .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(500).showSpeed().build()) {
             for (int step = 1; step <= steps; step++) {
-                if (!it.hasNext()) {
-                    it.reset();
-                }
-                net.fit(it.next());
+                DataSet batch = batches.get();
+                long t0 = System.nanoTime();
+                net.fit(batch);
+                fitNanos += System.nanoTime() - t0;
                 if (step % every == 0 || step == steps) {
-                    points.add(measure(net, step, evaluation));
+                    String note = measure.after(step);
+                    if (note != null) {
+                        bar.setExtraMessage(note);
+                    }
                 }
                 bar.step();
             }
         }
+        return fitNanos / 1e9;
+    }
+
+    /**
+     * Trains for {@code steps} mini-batches, measuring accuracy on each evaluation set every {@code every} steps
+     * (and at step 0).
+     */
+    static Curve train(String name, MultiLayerNetwork net, MnistData train, int batch, long seed, int steps, int every,
+                       Map<String, DataSet> evaluation) {
+        List<Point> points = new ArrayList<>();
+        points.add(measure(net, 0, evaluation));
+        loop(String.format("%-16s", name), net, cycling(new MnistIterator(train, batch, seed, true)), steps, every, step -> {
+            points.add(measure(net, step, evaluation));
+            return null;
+        });
         return new Curve(name, points);
     }
 

@@ -1,8 +1,8 @@
-package io.github.dl4jbn.kernels;
+package io.github.dl4jbn.internal.kernels;
 
-import io.github.dl4jbn.kernels.PassLayout.PlaneCursor;
-import io.github.dl4jbn.kernels.PassScheduler.Sums;
-import io.github.dl4jbn.kernels.PassScheduler.Windows;
+import io.github.dl4jbn.internal.kernels.PassLayout.PlaneCursor;
+import io.github.dl4jbn.internal.kernels.PassScheduler.Sums;
+import io.github.dl4jbn.internal.kernels.PassScheduler.Windows;
 
 import java.nio.ByteBuffer;
 import java.util.Arrays;

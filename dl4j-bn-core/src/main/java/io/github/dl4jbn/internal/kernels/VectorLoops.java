@@ -1,8 +1,8 @@
-package io.github.dl4jbn.kernels;
+package io.github.dl4jbn.internal.kernels;
 
-import io.github.dl4jbn.kernels.PassLayout.PlaneCursor;
-import io.github.dl4jbn.kernels.PassScheduler.Sums;
-import io.github.dl4jbn.kernels.PassScheduler.Windows;
+import io.github.dl4jbn.internal.kernels.PassLayout.PlaneCursor;
+import io.github.dl4jbn.internal.kernels.PassScheduler.Sums;
+import io.github.dl4jbn.internal.kernels.PassScheduler.Windows;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -410,8 +410,8 @@ final class VectorLoops implements FloatLoops<Object> {
 
     /**
      * One channel's planes of {@code n >= L} values in four consecutive rows, {@code stride} bytes apart, as
-     * {@link #affinePlane}: the broadcasts and the loop's set-up shared by four planes (25% faster than plane by
-     * plane on NCW [32, 128, 50]; long planes stay one at a time, four streams a row apart ran 1.8x slower). The
+     * {@link #affinePlane}: the broadcasts and the loop's set-up shared by four short planes, which dominate
+     * them there; long planes stay one at a time, since four streams a row apart defeat the prefetcher. The
      * four overlapping tail vectors go through {@code edges} (4L floats), computed before any store, which also
      * keeps this method under C2's inlining node limit (past it, the last loads and stores were not inlined).
      */

@@ -1,4 +1,4 @@
-package io.github.dl4jbn.kernels;
+package io.github.dl4jbn.internal.kernels;
 
 /**
  * Batch Normalization's per-channel arithmetic (Ioffe &amp; Szegedy 2015), once: the statistics from a pass's

@@ -1,4 +1,4 @@
-package io.github.dl4jbn.kernels;
+package io.github.dl4jbn.internal.kernels;
 
 /**
  * The one layout every kernel works on: a row-major tensor seen as {@code [outer, channels, inner]}.

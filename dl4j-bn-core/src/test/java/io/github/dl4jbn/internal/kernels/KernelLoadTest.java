@@ -1,7 +1,7 @@
-package io.github.dl4jbn.kernels;
+package io.github.dl4jbn.internal.kernels;
 
-import io.github.dl4jbn.kernels.PassScheduler.Sums;
-import io.github.dl4jbn.kernels.PassScheduler.Windows;
+import io.github.dl4jbn.internal.kernels.PassScheduler.Sums;
+import io.github.dl4jbn.internal.kernels.PassScheduler.Windows;
 import org.junit.jupiter.api.Test;
 
 import java.nio.ByteBuffer;
@@ -71,7 +71,7 @@ class KernelLoadTest {
 
     @Test
     void missingLoopsAreNotChosen() {
-        assertNull(KernelProvider.load(new KernelProvider.Candidate("io.github.dl4jbn.kernels.NoSuchLoops", "missing")));
+        assertNull(KernelProvider.load(new KernelProvider.Candidate("io.github.dl4jbn.internal.kernels.NoSuchLoops", "missing")));
     }
 
     /** JDK 17-18: NIO buffers; 19-21 (memory API in preview): none, so the plain loops; 22 on: memory segments. */

@@ -1,4 +1,4 @@
-package io.github.dl4jbn.kernels;
+package io.github.dl4jbn.internal.kernels;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -57,7 +57,7 @@ final class KernelProvider {
         if (!module || (feature > 18 && feature < 22)) {
             return null;
         }
-        return new Candidate("io.github.dl4jbn.kernels.VectorLoops", feature <= 18
+        return new Candidate("io.github.dl4jbn.internal.kernels.VectorLoops", feature <= 18
                 ? "JDK Vector API on NIO buffers" : "JDK Vector API on memory segments");
     }
 

@@ -1,7 +1,7 @@
-package io.github.dl4jbn.kernels;
+package io.github.dl4jbn.internal.kernels;
 
-import io.github.dl4jbn.kernels.PassScheduler.Sums;
-import io.github.dl4jbn.kernels.PassScheduler.Windows;
+import io.github.dl4jbn.internal.kernels.PassScheduler.Sums;
+import io.github.dl4jbn.internal.kernels.PassScheduler.Windows;
 
 import java.nio.ByteBuffer;
 

@@ -1,4 +1,4 @@
-package io.github.dl4jbn.kernels;
+package io.github.dl4jbn.internal.kernels;
 
 /**
  * How a pass walks a {@link ChannelView}, decided here and nowhere else; the loops only execute it.
@@ -30,7 +30,7 @@ record PassLayout(Kind kind, ChannelView view, int rowLength, int segments, long
     /** The three ways a pass walks a view (see the class comment). */
     enum Kind { ROWS, PLANES, PLANE_BLOCKS }
 
-    /** Longest plane segment: 16 Ki values. Longer planes (480x480 maps) ran at half speed as one unit each. */
+    /** Longest plane segment: 16 Ki values, so a segment's rows stay in a core's L2 cache however long the plane. */
     static final int MAX_SEGMENT = 1 << 14;
     /** Longest row run as ROWS with expanded coefficients: its coefficient and accumulator arrays stay in cache. */
     static final int MAX_EXPANDED_ROW = 1 << 14;

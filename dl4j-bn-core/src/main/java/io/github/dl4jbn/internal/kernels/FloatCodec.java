@@ -1,4 +1,4 @@
-package io.github.dl4jbn.kernels;
+package io.github.dl4jbn.internal.kernels;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -18,7 +18,10 @@ public enum FloatCodec {
     /** bfloat16, the upper half of a float (ND4J's BFLOAT16), 2 bytes. */
     BFLOAT16;
 
-    /** A window as this codec reads it: a typed view taken once per window. */
+    /**
+     * A window as this codec reads it: typed views taken once per window. The float view is there for every
+     * codec, since a 16-bit tensor's passes read their mask, which is FLOAT, through the same kind of window.
+     */
     static final class Window {
         final ByteBuffer bytes;
         final FloatBuffer floats;
@@ -27,7 +30,7 @@ public enum FloatCodec {
         Window(ByteBuffer bytes, FloatCodec codec) {
             ByteBuffer b = bytes.duplicate().order(ByteOrder.nativeOrder());
             this.bytes = b;
-            this.floats = codec == FLOAT ? b.asFloatBuffer() : null;
+            this.floats = b.asFloatBuffer();
             this.shorts = codec == FLOAT ? null : b.asShortBuffer();
         }
     }

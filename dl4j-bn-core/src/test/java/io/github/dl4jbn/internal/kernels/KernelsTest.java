@@ -1,4 +1,4 @@
-package io.github.dl4jbn.kernels;
+package io.github.dl4jbn.internal.kernels;
 
 import io.github.dl4jbn.ReferenceBatchNorm;
 import org.junit.jupiter.api.Named;

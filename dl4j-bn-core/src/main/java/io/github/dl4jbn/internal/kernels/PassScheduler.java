@@ -1,4 +1,4 @@
-package io.github.dl4jbn.kernels;
+package io.github.dl4jbn.internal.kernels;
 
 import java.nio.ByteBuffer;
 import java.util.Arrays;

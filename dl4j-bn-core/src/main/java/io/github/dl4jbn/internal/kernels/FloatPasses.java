@@ -1,6 +1,6 @@
-package io.github.dl4jbn.kernels;
+package io.github.dl4jbn.internal.kernels;
 
-import io.github.dl4jbn.kernels.PassScheduler.Sums;
+import io.github.dl4jbn.internal.kernels.PassScheduler.Sums;
 
 import java.nio.ByteBuffer;
 import java.util.Arrays;

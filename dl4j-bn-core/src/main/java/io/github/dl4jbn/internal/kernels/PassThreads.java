@@ -1,4 +1,4 @@
-package io.github.dl4jbn.kernels;
+package io.github.dl4jbn.internal.kernels;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

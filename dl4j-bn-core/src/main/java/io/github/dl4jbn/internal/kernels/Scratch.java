@@ -1,12 +1,12 @@
-package io.github.dl4jbn.kernels;
+package io.github.dl4jbn.internal.kernels;
 
 import java.util.HashMap;
 import java.util.Map;
 
 /**
- * Working arrays reused from call to call, one set per thread. A fresh array of a few KiB costs about 0.1 us
- * per KiB here (new memory, cold in every cache), as much as a pass over a small tensor: a [256, 1024] inference
- * allocated 78 KB per call before these. What a thread keeps is O(channels + one piece), never O(tensor).
+ * Working arrays reused from call to call, one set per thread: a fresh array is new memory, cold in every cache,
+ * and costs as much as a pass over a small tensor. What a thread keeps is O(channels + one piece), never
+ * O(tensor).
  *
  * <p>Exact-length arrays are named by slot and length, so layers of different widths keep their own; arrays
  * of at least a length (pieces of varying size) by slot alone. Contents are whatever the last use left: callers
