@@ -20,7 +20,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.stream.Stream;
 
-import static io.github.dl4jbn.Nets.assertClose;
+import static io.github.dl4jbn.Compare.assertClose;
 import static io.github.dl4jbn.Nets.values;
 
 /**

@@ -156,15 +156,15 @@ class FeaturesMeetTest {
             layer.setMaskArray(mask);
             layer.setInput(Nd4j.createFromArray(x).reshape(shape).castTo(c.type()), mgr);
             INDArray y = layer.activate(training, mgr);
-            Nets.assertClose(ref.y, Nets.values(y), tolerance, tolerance, "y at " + what);
+            Compare.assertClose(ref.y, Nets.values(y), tolerance, tolerance, "y at " + what);
             if (training) {
                 Pair<Gradient, INDArray> g = layer.backpropGradient(Nd4j.createFromArray(dy).reshape(shape).castTo(c.type()), mgr);
-                Nets.assertClose(ref.dx, Nets.values(g.getSecond()), tolerance, tolerance, "dx at " + what);
-                Nets.assertClose(ref.dgamma, Nets.values(g.getFirst().getGradientFor("gamma")), tolerance, tolerance * 10, "dgamma at " + what);
-                Nets.assertClose(ref.dbeta, Nets.values(g.getFirst().getGradientFor("beta")), tolerance, tolerance * 10, "dbeta at " + what);
+                Compare.assertClose(ref.dx, Nets.values(g.getSecond()), tolerance, tolerance, "dx at " + what);
+                Compare.assertClose(ref.dgamma, Nets.values(g.getFirst().getGradientFor("gamma")), tolerance, tolerance * 10, "dgamma at " + what);
+                Compare.assertClose(ref.dbeta, Nets.values(g.getFirst().getGradientFor("beta")), tolerance, tolerance * 10, "dbeta at " + what);
             }
-            Nets.assertClose(ref.nextMean, Nets.values(layer.getParam("mean")), tolerance, tolerance, "running mean after " + what);
-            Nets.assertClose(ref.nextVar, Nets.values(layer.getParam("var")), tolerance, tolerance, "running variance after " + what);
+            Compare.assertClose(ref.nextMean, Nets.values(layer.getParam("mean")), tolerance, tolerance, "running mean after " + what);
+            Compare.assertClose(ref.nextVar, Nets.values(layer.getParam("var")), tolerance, tolerance, "running variance after " + what);
         }
     }
 
@@ -354,7 +354,7 @@ class FeaturesMeetTest {
         if (ghost == 0) {
             ReferenceBatchNorm.Grads ref = new ReferenceBatchNorm(x.shape(), 1).backwardTraining(Nets.values(x),
                     Nets.values(dy), new double[]{1, 1, 1}, EPS);
-            Nets.assertClose(ref.dx(), Nets.values(second.getSecond()), 1e-10, 1e-12, "dx");
+            Compare.assertClose(ref.dx(), Nets.values(second.getSecond()), 1e-10, 1e-12, "dx");
         }
     }
 

@@ -35,7 +35,7 @@ import org.nd4j.linalg.lossfunctions.LossFunctions;
 
 import java.io.File;
 
-import static io.github.dl4jbn.Nets.assertClose;
+import static io.github.dl4jbn.Compare.assertClose;
 import static io.github.dl4jbn.Nets.values;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;

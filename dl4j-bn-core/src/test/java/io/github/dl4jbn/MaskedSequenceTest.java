@@ -35,7 +35,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.stream.Stream;
 
-import static io.github.dl4jbn.Nets.assertClose;
+import static io.github.dl4jbn.Compare.assertClose;
 import static io.github.dl4jbn.Nets.values;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

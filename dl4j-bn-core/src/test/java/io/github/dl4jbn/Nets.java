@@ -114,20 +114,6 @@ public final class Nets {
     }
 
     /**
-     * Asserts elementwise |a - e| <= rel * |e| + abs.
-     */
-    public static void assertClose(double[] expected, double[] actual, double rel, double abs, String what) {
-        org.junit.jupiter.api.Assertions.assertEquals(expected.length, actual.length, what + ": length");
-        for (int i = 0; i < expected.length; i++) {
-            double tol = rel * Math.abs(expected[i]) + abs;
-            if (!(Math.abs(expected[i] - actual[i]) <= tol)) {
-                org.junit.jupiter.api.Assertions.fail(what + "[" + i + "]: expected " + expected[i] + ", got "
-                        + actual[i] + " (tolerance " + tol + ")");
-            }
-        }
-    }
-
-    /**
      * Whether this JVM's kernel path computes a data type otherwise than the default run does, so a test of that
      * type here checks something the default run does not: on the plain path ({@code -Ddl4jbn.kernels=plain})
      * only FLOAT, whose Vector API loops the path replaces; DOUBLE and the 16-bit types run the same passes

@@ -93,8 +93,8 @@ class PopulationStatisticsTest {
         assertEquals(untouched, target.params(), "a refused store writes nothing");
         target.storePopulationAverage(parts[0].merge(shipped));
         assertEquals(5, parts[0].batches());
-        Nets.assertClose(whole.getLayer(1).getParam("mean").data().asDouble(), target.getParam("mean").data().asDouble(), 1e-13, 1e-15, "mean");
-        Nets.assertClose(whole.getLayer(1).getParam("var").data().asDouble(), target.getParam("var").data().asDouble(), 1e-13, 1e-15, "var");
+        Compare.assertClose(whole.getLayer(1).getParam("mean").data().asDouble(), target.getParam("mean").data().asDouble(), 1e-13, 1e-15, "mean");
+        Compare.assertClose(whole.getLayer(1).getParam("var").data().asDouble(), target.getParam("var").data().asDouble(), 1e-13, 1e-15, "var");
     }
 
     @Test

@@ -143,17 +143,17 @@ class RenormTest {
         RenormReference e = RenormReference.of(ref, Nets.values(x), Nets.values(dy), gamma, beta, runningMean,
                 runningVar, renorm.getRMax(), renorm.getDMax(), layout.channelAxis());
         assertEquals(clipping, e.clipped(), "the case exercises what it says (clipping " + clipping + ")");
-        Nets.assertClose(e.y(), Nets.values(y), 1e-10, 1e-12, "y");
-        Nets.assertClose(e.dx(), Nets.values(g.getSecond()), 1e-9, 1e-11, "dx");
-        Nets.assertClose(e.dgamma(), Nets.values(g.getFirst().getGradientFor("gamma")), 1e-10, 1e-12, "dgamma");
-        Nets.assertClose(e.dbeta(), Nets.values(g.getFirst().getGradientFor("beta")), 1e-10, 1e-12, "dbeta");
+        Compare.assertClose(e.y(), Nets.values(y), 1e-10, 1e-12, "y");
+        Compare.assertClose(e.dx(), Nets.values(g.getSecond()), 1e-9, 1e-11, "dx");
+        Compare.assertClose(e.dgamma(), Nets.values(g.getFirst().getGradientFor("gamma")), 1e-10, 1e-12, "dgamma");
+        Compare.assertClose(e.dbeta(), Nets.values(g.getFirst().getGradientFor("beta")), 1e-10, 1e-12, "dbeta");
         // the running statistics move from the batch statistics as in plain Batch Normalization
         ReferenceBatchNorm.Stats s = ref.stats(Nets.values(x));
         double[] expectedMean = new double[channels];
         for (int c = 0; c < channels; c++) {
             expectedMean[c] = 0.9 * runningMean[c] + 0.1 * s.mean()[c];
         }
-        Nets.assertClose(expectedMean, Nets.values(l.getParam("mean")), 1e-12, 1e-14, "running mean");
+        Compare.assertClose(expectedMean, Nets.values(l.getParam("mean")), 1e-12, 1e-14, "running mean");
     }
 
     private static DataSet batch(long seed, int rows) {
@@ -309,8 +309,8 @@ class RenormTest {
             plain.setInput(xs, mgr);
             INDArray ys = plain.activate(true, mgr);
             Pair<Gradient, INDArray> gs = plain.backpropGradient(rows(dy, (long) s * k, (long) (s + 1) * k), mgr);
-            Nets.assertClose(Nets.values(ys), Nets.values(rows(y, (long) s * k, (long) (s + 1) * k)), tolerance, tolerance, "y of slice " + s);
-            Nets.assertClose(Nets.values(gs.getSecond()), Nets.values(rows(g.getSecond(), (long) s * k, (long) (s + 1) * k)),
+            Compare.assertClose(Nets.values(ys), Nets.values(rows(y, (long) s * k, (long) (s + 1) * k)), tolerance, tolerance, "y of slice " + s);
+            Compare.assertClose(Nets.values(gs.getSecond()), Nets.values(rows(g.getSecond(), (long) s * k, (long) (s + 1) * k)),
                     tolerance, tolerance, "dx of slice " + s);
             double[] dg = Nets.values(gs.getFirst().getGradientFor("gamma"));
             double[] db = Nets.values(gs.getFirst().getGradientFor("beta"));
@@ -322,16 +322,16 @@ class RenormTest {
                 meanOfVariances[c] += st.biasedVar()[c] * st.m() / (st.m() - 1.0) / slices;
             }
         }
-        Nets.assertClose(dgamma, Nets.values(g.getFirst().getGradientFor("gamma")), tolerance, tolerance, "dgamma: the slices' sum");
-        Nets.assertClose(dbeta, Nets.values(g.getFirst().getGradientFor("beta")), tolerance, tolerance, "dbeta: the slices' sum");
+        Compare.assertClose(dgamma, Nets.values(g.getFirst().getGradientFor("gamma")), tolerance, tolerance, "dgamma: the slices' sum");
+        Compare.assertClose(dbeta, Nets.values(g.getFirst().getGradientFor("beta")), tolerance, tolerance, "dbeta: the slices' sum");
         double[] expectedMean = new double[channels];
         double[] expectedVar = new double[channels];
         for (int c = 0; c < channels; c++) {
             expectedMean[c] = 0.1 * meanOfMeans[c];                 // one update, by the slices' average
             expectedVar[c] = 0.9 + 0.1 * meanOfVariances[c];
         }
-        Nets.assertClose(expectedMean, Nets.values(ghost.getParam("mean")), tolerance, tolerance, "running mean");
-        Nets.assertClose(expectedVar, Nets.values(ghost.getParam("var")), tolerance, tolerance, "running variance");
+        Compare.assertClose(expectedMean, Nets.values(ghost.getParam("mean")), tolerance, tolerance, "running mean");
+        Compare.assertClose(expectedVar, Nets.values(ghost.getParam("var")), tolerance, tolerance, "running variance");
     }
 
     @ParameterizedTest(name = "{0}")
@@ -361,15 +361,15 @@ class RenormTest {
             plain.setInput(rows(x, 2L * s, 2L * s + 2), mgr);
             INDArray ys = plain.activate(true, mgr);
             Pair<Gradient, INDArray> gs = plain.backpropGradient(rows(dy, 2L * s, 2L * s + 2), mgr);
-            Nets.assertClose(Nets.values(ys), Nets.values(rows(y, 2L * s, 2L * s + 2)), 1e-13, 1e-13, "y of slice " + s);
-            Nets.assertClose(Nets.values(gs.getSecond()), Nets.values(rows(g.getSecond(), 2L * s, 2L * s + 2)), 1e-13, 1e-13,
+            Compare.assertClose(Nets.values(ys), Nets.values(rows(y, 2L * s, 2L * s + 2)), 1e-13, 1e-13, "y of slice " + s);
+            Compare.assertClose(Nets.values(gs.getSecond()), Nets.values(rows(g.getSecond(), 2L * s, 2L * s + 2)), 1e-13, 1e-13,
                     "dx of slice " + s);
             double[] dg = Nets.values(gs.getFirst().getGradientFor("gamma"));
             for (int c = 0; c < 3; c++) {
                 dgamma[c] += dg[c];
             }
         }
-        Nets.assertClose(dgamma, Nets.values(g.getFirst().getGradientFor("gamma")), 1e-13, 1e-13, "dgamma: the slices' sum");
+        Compare.assertClose(dgamma, Nets.values(g.getFirst().getGradientFor("gamma")), 1e-13, 1e-13, "dgamma: the slices' sum");
     }
 
     @Test
@@ -407,7 +407,7 @@ class RenormTest {
         InferenceFolding.Result<MultiLayerNetwork> folded = InferenceFolding.fold(net);
         assertEquals(java.util.List.of("bn"), folded.folded());
         INDArray probe = batch(77, 16).getFeatures();
-        Nets.assertClose(Nets.values(net.output(probe)), Nets.values(folded.network().output(probe)), 1e-4, 1e-5,
+        Compare.assertClose(Nets.values(net.output(probe)), Nets.values(folded.network().output(probe)), 1e-4, 1e-5,
                 "folded outputs");
     }
 }

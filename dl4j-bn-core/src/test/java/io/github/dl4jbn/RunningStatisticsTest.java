@@ -23,7 +23,7 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.learning.config.Adam;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
 
-import static io.github.dl4jbn.Nets.assertClose;
+import static io.github.dl4jbn.Compare.assertClose;
 import static io.github.dl4jbn.Nets.values;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 

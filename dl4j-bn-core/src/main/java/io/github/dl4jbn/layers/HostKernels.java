@@ -16,7 +16,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  */
 final class HostKernels implements LayerKernels {
 
-    private final BatchNormKernels kernels;
+    private final BatchNormKernels<TensorMemory> kernels;
     private final DataType type;
     /** Masks are of the computation's type: FLOAT for float kernels, DOUBLE for double ones. */
     private final DataType maskType;
@@ -24,7 +24,7 @@ final class HostKernels implements LayerKernels {
     private final Memo inputs = new Memo();
     private final Memo masks = new Memo();
 
-    private HostKernels(BatchNormKernels kernels, DataType type, DataType maskType) {
+    private HostKernels(BatchNormKernels<TensorMemory> kernels, DataType type, DataType maskType) {
         this.kernels = kernels;
         this.type = type;
         this.maskType = maskType;

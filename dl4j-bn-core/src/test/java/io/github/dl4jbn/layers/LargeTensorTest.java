@@ -1,5 +1,6 @@
 package io.github.dl4jbn.layers;
 
+import io.github.dl4jbn.Compare;
 import io.github.dl4jbn.conf.BatchNorm;
 import io.github.dl4jbn.conf.VarianceEstimate;
 import io.github.dl4jbn.internal.kernels.BatchNormKernels;
@@ -77,7 +78,7 @@ class LargeTensorTest {
         }
 
         // the plain Java kernels on the same memory, through the layer's own memory adapter
-        BatchNormKernels plain = BatchNormKernels.plainFloats();
+        BatchNormKernels<io.github.dl4jbn.internal.kernels.TensorMemory> plain = BatchNormKernels.plainFloats();
         ChannelView view = new ChannelView(40, 64, 480L * 480);
         double[] mean = new double[64];
         double[] var = new double[64];
@@ -231,17 +232,20 @@ class LargeTensorTest {
 
     /** The mean to 1e-5 of the spread (sqrt(var)), the variance to 1e-5 of sqrt(var) too (8.7e-6 of itself here). */
     private static void assertChannels(double[] expected, double[] actual, double[] var, String what) {
+        double[] tolerance = new double[expected.length];
         for (int c = 0; c < expected.length; c++) {
-            assertEquals(expected[c], actual[c], TOLERANCE * Math.sqrt(var[c]), what + ", channel " + c);
+            tolerance[c] = TOLERANCE * Math.sqrt(var[c]);
         }
+        Compare.assertWithin(expected, actual, tolerance, what);
     }
 
     /** A sum to 1e-5 of the larger of its value and the root of its terms' squares. */
     private static void assertSums(double[] expected, double[] actual, double[] termScale, String what) {
+        double[] tolerance = new double[expected.length];
         for (int c = 0; c < expected.length; c++) {
-            double scale = Math.max(Math.abs(expected[c]), termScale[c]);
-            assertEquals(expected[c], actual[c], TOLERANCE * scale, what + ", channel " + c);
+            tolerance[c] = TOLERANCE * Math.max(Math.abs(expected[c]), termScale[c]);
         }
+        Compare.assertWithin(expected, actual, tolerance, what);
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.github.dl4jbn.layers;
 
+import io.github.dl4jbn.Compare;
 import io.github.dl4jbn.internal.kernels.ChannelView;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -105,18 +106,12 @@ class LayerKernelsTest {
         return new Result(m, mean, var, flat(y), flat(dx), dgamma, dbeta);
     }
 
-    private static double[] flat(INDArray a) {
-        return a.castTo(DataType.DOUBLE).reshape(a.length()).toDoubleVector();
+    /** Within {@code tolerance} of the expected values' scale (at least 1). */
+    private static void assertClose(double[] expected, double[] actual, double tolerance, String what) {
+        Compare.assertClose(expected, actual, 0, tolerance * Compare.scale(expected, 1), what);
     }
 
-    private static void assertClose(double[] expected, double[] actual, double tolerance, String what) {
-        assertEquals(expected.length, actual.length, what + " length");
-        double scale = 0;
-        for (double v : expected) {
-            scale = Math.max(scale, Math.abs(v));
-        }
-        for (int i = 0; i < expected.length; i++) {
-            assertEquals(expected[i], actual[i], tolerance * Math.max(1, scale), what + "[" + i + "]");
-        }
+    private static double[] flat(INDArray a) {
+        return a.castTo(DataType.DOUBLE).reshape(a.length()).toDoubleVector();
     }
 }

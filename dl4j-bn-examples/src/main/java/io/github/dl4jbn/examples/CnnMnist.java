@@ -90,6 +90,11 @@ public class CnnMnist extends ExperimentCommand {
 
     @Override
     Integer run() throws IOException {
+        for (Variant v : variants) {
+            if (!v.hasDefaults()) {
+                OptionChecks.fail(spec, "--variants", v.name(), "NONE, BATCHNORM or BUILTIN (RENORM and GHOST run in small-batch)");
+            }
+        }
         Files.createDirectories(out);
         MnistData train = data.loader().train().head(trainLimit);
         MnistData test = data.loader().test().head(testLimit);

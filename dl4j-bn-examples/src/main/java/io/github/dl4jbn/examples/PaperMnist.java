@@ -97,6 +97,11 @@ public class PaperMnist extends ExperimentCommand {
 
     @Override
     Integer run() throws IOException {
+        for (Variant v : variants) {
+            if (!v.hasDefaults()) {
+                OptionChecks.fail(spec, "--variants", v.name(), "NONE, BATCHNORM or BUILTIN (RENORM and GHOST run in small-batch)");
+            }
+        }
         int every = evalEvery != null ? evalEvery : Math.max(1, steps / 100);
         Files.createDirectories(out);
         MnistData train = data.loader().train();

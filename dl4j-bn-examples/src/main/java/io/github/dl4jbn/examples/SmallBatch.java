@@ -1,7 +1,5 @@
 package io.github.dl4jbn.examples;
 
-import io.github.dl4jbn.conf.BatchNorm;
-import io.github.dl4jbn.conf.Renorm;
 import io.github.dl4jbn.examples.mnist.MnistData;
 import io.github.dl4jbn.examples.mnist.MnistIterator;
 import org.deeplearning4j.nn.conf.layers.Layer;
@@ -57,19 +55,11 @@ public class SmallBatch extends ExperimentCommand {
 
 
 
-    /** The normalization before each sigmoid. */
-    enum Norm {
-        NONE("no normalization"), BATCHNORM("BatchNorm"), RENORM("Batch Renorm"), GHOST("BatchNorm, ghost batches");
-
-        final String label;
-
-        Norm(String label) {
-            this.label = label;
-        }
-    }
+    /** The normalizations compared, each before every sigmoid. */
+    static final List<Variant> COMPARED = List.of(Variant.NONE, Variant.BATCHNORM, Variant.RENORM, Variant.GHOST);
 
     /** One run's results. */
-    record Result(String setting, Norm norm, int batch, int steps, double testAccuracy, double trainingMode,
+    record Result(String setting, Variant norm, int batch, int steps, double testAccuracy, double trainingMode,
                   double inferenceMode, double seconds) {
         double gap() {
             return trainingMode - inferenceMode;
@@ -79,14 +69,8 @@ public class SmallBatch extends ExperimentCommand {
     /** Running statistics' decay for every BatchNorm variant: Batch Renormalization's paper uses 0.99. */
     static final double DECAY = 0.99;
 
-    Supplier<Layer> normalization(Norm norm, int steps) {
-        return () -> switch (norm) {
-            case NONE -> null;
-            case BATCHNORM -> new BatchNorm.Builder().decay(DECAY).build();
-            case RENORM -> new BatchNorm.Builder().decay(DECAY)
-                    .renorm(Renorm.warmUp(3, 5, steps / 20, steps / 2)).build();   // the paper's bounds, its shape of warm-up
-            case GHOST -> new BatchNorm.Builder().decay(DECAY).virtualBatchSize(ghost).build();
-        };
+    Supplier<Layer> normalization(Variant norm, int steps) {
+        return () -> norm.normalization(DECAY, steps, ghost);
     }
 
     @Override
@@ -107,15 +91,15 @@ public class SmallBatch extends ExperimentCommand {
         DataSet testAll = MnistIterator.all(test);
         List<Result> results = new ArrayList<>();
         for (int batch : batchSizes) {
-            for (Norm norm : Norm.values()) {
-                if (norm == Norm.GHOST && (batch <= ghost || batch % ghost != 0)) {
+            for (Variant norm : COMPARED) {
+                if (norm == Variant.GHOST && (batch <= ghost || batch % ghost != 0)) {
                     continue;                                   // one ghost batch is the mini-batch itself
                 }
                 results.add(run("i.i.d.", norm, batch, seen, Training.cycling(new MnistIterator(train, batch, seed, true)),
                         test, testAll, iidBatches(test, batch)));
             }
         }
-        for (Norm norm : Norm.values()) {
+        for (Variant norm : COMPARED) {
             TwoClassBatches sampler = new TwoClassBatches(train, 60, seed);
             results.add(run("2 classes per batch", norm, 60, seen, sampler::next, test, testAll,
                     new TwoClassBatches(test.head(6000), 60, seed + 1).take(Math.max(2, probe / 60))));
@@ -125,11 +109,11 @@ public class SmallBatch extends ExperimentCommand {
         return 0;
     }
 
-    private Result run(String setting, Norm norm, int batch, int seen, Supplier<DataSet> batches, MnistData test,
+    private Result run(String setting, Variant norm, int batch, int seen, Supplier<DataSet> batches, MnistData test,
                        DataSet testAll, List<DataSet> modeProbe) {
         int steps = Math.max(1, seen / batch);
         MultiLayerNetwork net = PaperNetwork.build(normalization(norm, steps), baseLr * batch / 60.0, initStd, seed, 1.0);
-        String task = String.format(Locale.ROOT, "%-26s %-20s", norm.label + ", batch " + batch, setting);
+        String task = String.format(Locale.ROOT, "%-26s %-20s", norm.shortLabel() + ", batch " + batch, setting);
         double seconds = Training.loop(task, net, batches, steps, steps, step -> null);
         double testAccuracy = Training.accuracy(net, testAll);
         double trainingMode = 0;
@@ -226,13 +210,13 @@ public class SmallBatch extends ExperimentCommand {
                 new java.awt.Color(0xd62728)};
         List<Charts.Points> series = new ArrayList<>();
         for (String setting : new String[]{"i.i.d.", "2 classes per batch"}) {
-            for (Norm norm : Norm.values()) {
+            for (Variant norm : COMPARED) {
                 List<Result> of = results.stream().filter(r -> r.norm() == norm && r.setting().equals(setting)).toList();
                 if (!of.isEmpty()) {
                     boolean iid = setting.equals("i.i.d.");
-                    series.add(new Charts.Points(norm.label + (iid ? "" : ", 2 classes per batch"),
+                    series.add(new Charts.Points(norm.shortLabel() + (iid ? "" : ", 2 classes per batch"),
                             of.stream().mapToDouble(r -> r.batch()).toArray(), of.stream().mapToDouble(Result::testAccuracy).toArray(),
-                            colors[norm.ordinal()], iid));
+                            colors[COMPARED.indexOf(norm)], iid));
                 }
             }
         }
@@ -254,7 +238,7 @@ public class SmallBatch extends ExperimentCommand {
         md.append("|---|---:|---|---:|---:|---:|---:|---:|---:|\n");
         for (Result r : results) {
             md.append(String.format(Locale.ROOT, "| %s | %d | %s | %,d | %.4f | %.4f | %.4f | %+.4f | %.0f |%n", r.setting(),
-                    r.batch(), r.norm().label, r.steps(), r.testAccuracy(), r.trainingMode(), r.inferenceMode(), r.gap(), r.seconds()));
+                    r.batch(), r.norm().shortLabel(), r.steps(), r.testAccuracy(), r.trainingMode(), r.inferenceMode(), r.gap(), r.seconds()));
         }
         md.append("\n![test accuracy by batch size](small-batch.png)\n\n");
         md.append("## The Batch Renormalization paper's claims, checked\n\n");
@@ -268,12 +252,12 @@ public class SmallBatch extends ExperimentCommand {
     /** States what the numbers show, whichever way they go. */
     static String verdicts(List<Result> results) {
         StringBuilder s = new StringBuilder();
-        Result bnReference = find(results, "i.i.d.", Norm.BATCHNORM, 60);
+        Result bnReference = find(results, "i.i.d.", Variant.BATCHNORM, 60);
         for (Result bn : results) {
-            if (bn.norm() != Norm.BATCHNORM || !bn.setting().equals("i.i.d.") || bn.batch() == 60 || bnReference == null) {
+            if (bn.norm() != Variant.BATCHNORM || !bn.setting().equals("i.i.d.") || bn.batch() == 60 || bnReference == null) {
                 continue;
             }
-            Result rn = find(results, "i.i.d.", Norm.RENORM, bn.batch());
+            Result rn = find(results, "i.i.d.", Variant.RENORM, bn.batch());
             double loss = bnReference.testAccuracy() - bn.testAccuracy();
             s.append(String.format(Locale.ROOT, "- Batch %d: BatchNorm %.4f against %.4f at batch 60 (%s %.4f); Batch Renorm %.4f",
                     bn.batch(), bn.testAccuracy(), bnReference.testAccuracy(), loss > 0 ? "a loss of" : "a gain of", Math.abs(loss),
@@ -289,10 +273,10 @@ public class SmallBatch extends ExperimentCommand {
             s.append(String.format(Locale.ROOT, "  Training/inference gap: BatchNorm %+.4f, Batch Renorm %+.4f.%n", bn.gap(),
                     rn == null ? Double.NaN : rn.gap()));
         }
-        Result bn2 = find(results, "2 classes per batch", Norm.BATCHNORM, 60);
-        Result rn2 = find(results, "2 classes per batch", Norm.RENORM, 60);
-        Result gh2 = find(results, "2 classes per batch", Norm.GHOST, 60);
-        Result none2 = find(results, "2 classes per batch", Norm.NONE, 60);
+        Result bn2 = find(results, "2 classes per batch", Variant.BATCHNORM, 60);
+        Result rn2 = find(results, "2 classes per batch", Variant.RENORM, 60);
+        Result gh2 = find(results, "2 classes per batch", Variant.GHOST, 60);
+        Result none2 = find(results, "2 classes per batch", Variant.NONE, 60);
         if (bn2 != null && rn2 != null) {
             s.append(String.format(Locale.ROOT, "- Two classes per mini-batch: test accuracy %.4f with BatchNorm, %.4f with Batch Renorm, "
                             + "%.4f with ghost batches, %.4f without normalization; training/inference gap %+.4f, %+.4f, %+.4f. %s%n",
@@ -307,7 +291,7 @@ public class SmallBatch extends ExperimentCommand {
         return s.toString();
     }
 
-    private static Result find(List<Result> results, String setting, Norm norm, int batch) {
+    private static Result find(List<Result> results, String setting, Variant norm, int batch) {
         return results.stream().filter(r -> r.setting().equals(setting) && r.norm() == norm && r.batch() == batch)
                 .findFirst().orElse(null);
     }

@@ -1,5 +1,6 @@
 package io.github.dl4jbn.scaleout;
 
+import io.github.dl4jbn.Compare;
 import io.github.dl4jbn.Nets;
 import io.github.dl4jbn.PopulationStatistics;
 import io.github.dl4jbn.conf.BatchNorm;
@@ -72,10 +73,10 @@ class SparkMaskedPopulationTest {
             SparkPopulationStatistics.estimate(sparkGraph, sc.parallelize(data, 2));
             for (int l : new int[]{0, 2}) {
                 for (String key : new String[]{"mean", "var"}) {
-                    Nets.assertClose(local.getLayer(l).getParam(key).data().asDouble(),
+                    Compare.assertClose(local.getLayer(l).getParam(key).data().asDouble(),
                             spark.getNetwork().getLayer(l).getParam(key).data().asDouble(), 1e-12, 1e-12,
                             "MultiLayerNetwork layer " + l + " " + key);
-                    Nets.assertClose(localGraph.getLayer(l == 0 ? "bn0" : "bn1").getParam(key).data().asDouble(),
+                    Compare.assertClose(localGraph.getLayer(l == 0 ? "bn0" : "bn1").getParam(key).data().asDouble(),
                             sparkGraph.getNetwork().getLayer(l == 0 ? "bn0" : "bn1").getParam(key).data().asDouble(),
                             1e-12, 1e-12, "ComputationGraph bn" + (l / 2) + " " + key);
                 }

@@ -1,5 +1,6 @@
 package io.github.dl4jbn.scaleout;
 
+import io.github.dl4jbn.Compare;
 import io.github.dl4jbn.Nets;
 import io.github.dl4jbn.PopulationStatistics;
 import io.github.dl4jbn.spark.SparkPopulationStatistics;
@@ -62,9 +63,9 @@ class SparkParameterAveragingTest {
             SparkPopulationStatistics.estimate(graph, training);
             for (int index : new int[]{0, 2}) {
                 String name = String.valueOf(index);                   // toComputationGraph names layers by index
-                Nets.assertClose(local.getLayer(index).getParam("mean").data().asDouble(),
+                Compare.assertClose(local.getLayer(index).getParam("mean").data().asDouble(),
                         graph.getNetwork().getLayer(name).getParam("mean").data().asDouble(), 1e-9, 1e-12, name + " mean");
-                Nets.assertClose(local.getLayer(index).getParam("var").data().asDouble(),
+                Compare.assertClose(local.getLayer(index).getParam("var").data().asDouble(),
                         graph.getNetwork().getLayer(name).getParam("var").data().asDouble(), 1e-9, 1e-12, name + " var");
             }
 

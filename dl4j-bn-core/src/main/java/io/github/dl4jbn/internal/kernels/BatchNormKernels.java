@@ -1,12 +1,10 @@
 package io.github.dl4jbn.internal.kernels;
 
-import java.nio.ByteBuffer;
-
 /**
- * Batch Normalization's steps over tensors in native memory, for one element type: Algorithm 1's statistics,
- * the normalization of Algorithm 1 (lines 3-4) or Algorithm 2 (line 11), and the backward pass. Each step is
- * passes over memory ({@link ElementPasses}) around the per-channel arithmetic of {@link ChannelMath}; this
- * class only joins them, the same way for every element type. What a training forward leaves for the backward
+ * Batch Normalization's steps, written once for every kind of tensor and element type: Algorithm 1's
+ * statistics, the normalization of Algorithm 1 (lines 3-4) or Algorithm 2 (line 11), and the backward pass.
+ * Each step is passes ({@link TensorPasses}: over native memory, or an array library's ops) around the
+ * per-channel arithmetic of {@link ChannelMath}; this class only joins them. What a training forward leaves for the backward
  * is two per-channel vectors, the mean and {@code invStd}; the backward recomputes {@code xhat} from x.
  *
  * <p>A mask, where given, holds one value per {@code (outer, inner)} position of the {@link ChannelView} (a
@@ -14,15 +12,26 @@ import java.nio.ByteBuffer;
  * nothing to any statistic or sum, and their output and dx are 0 whatever the input holds there. Masks are of
  * the computation's type: FLOAT for float kernels, DOUBLE for double ones.
  */
-public final class BatchNormKernels {
+public final class BatchNormKernels<T> {
 
-    private final ElementPasses passes;
+    private final TensorPasses<T> passes;
     /** Exact double statistics over the same float elements, for float sums that overflow; or null. */
-    private final ElementPasses exact;
+    private final TensorPasses<T> exact;
 
-    private BatchNormKernels(ElementPasses passes, ElementPasses exact) {
+    private BatchNormKernels(TensorPasses<T> passes, TensorPasses<T> exact) {
         this.passes = passes;
         this.exact = exact;
+    }
+
+    /**
+     * The steps over any tensors: the passes of an array library, say.
+     *
+     * @param passes the two passes over such tensors
+     * @param <T>    how a tensor is held
+     * @return the steps
+     */
+    public static <T> BatchNormKernels<T> over(TensorPasses<T> passes) {
+        return new BatchNormKernels<>(passes, null);
     }
 
     /**
@@ -30,8 +39,8 @@ public final class BatchNormKernels {
      *
      * @return the kernels
      */
-    public static BatchNormKernels floats() {
-        return new BatchNormKernels(KernelProvider.bestFloat(), new DoublePasses(true));
+    public static BatchNormKernels<TensorMemory> floats() {
+        return new BatchNormKernels<>(new MemoryPasses(KernelProvider.bestFloat()), new MemoryPasses(new DoublePasses(true)));
     }
 
     /**
@@ -39,8 +48,8 @@ public final class BatchNormKernels {
      *
      * @return the kernels
      */
-    public static BatchNormKernels plainFloats() {
-        return new BatchNormKernels(KernelProvider.plainFloat(), new DoublePasses(true));
+    public static BatchNormKernels<TensorMemory> plainFloats() {
+        return new BatchNormKernels<>(new MemoryPasses(KernelProvider.plainFloat()), new MemoryPasses(new DoublePasses(true)));
     }
 
     /**
@@ -49,8 +58,8 @@ public final class BatchNormKernels {
      * @param codec how the elements are stored
      * @return the kernels
      */
-    public static BatchNormKernels sixteenBit(FloatCodec codec) {
-        return new BatchNormKernels(new FloatPasses<>(new HeapLoops(codec), codec, "plain Java, " + codec), null);
+    public static BatchNormKernels<TensorMemory> sixteenBit(FloatCodec codec) {
+        return new BatchNormKernels<>(new MemoryPasses(new FloatPasses<>(new HeapLoops(codec), codec, "plain Java, " + codec)), null);
     }
 
     /**
@@ -58,8 +67,8 @@ public final class BatchNormKernels {
      *
      * @return the kernels
      */
-    public static BatchNormKernels doubles() {
-        return new BatchNormKernels(new DoublePasses(false), null);
+    public static BatchNormKernels<TensorMemory> doubles() {
+        return new BatchNormKernels<>(new MemoryPasses(new DoublePasses(false)), null);
     }
 
     /** @return which loops run, for logs */
@@ -75,17 +84,7 @@ public final class BatchNormKernels {
      * @return how many values are not 0
      */
     public static long validPositions(TensorMemory mask) {
-        long valid = 0;
-        for (long first = 0; first < mask.length(); first += windowValues(mask)) {
-            long count = Math.min(windowValues(mask), mask.length() - first);
-            ByteBuffer w = mask.window(first, count);
-            for (int i = 0; i < count; i++) {
-                if (maskValue(w, i, mask.elementBytes()) != 0) {
-                    valid++;
-                }
-            }
-        }
-        return valid;
+        return MemoryPasses.countValid(mask);
     }
 
     /**
@@ -100,8 +99,8 @@ public final class BatchNormKernels {
      * @param var  output, per channel
      * @return m, the number of values per channel
      */
-    public long batchStatistics(TensorMemory x, TensorMemory mask, ChannelView view, double[] mean, double[] var) {
-        long m = mask == null ? view.valuesPerChannel() : validPositions(mask);
+    public long batchStatistics(T x, T mask, ChannelView view, double[] mean, double[] var) {
+        long m = mask == null ? view.valuesPerChannel() : passes.validPositions(mask);
         if (m == 0) {
             java.util.Arrays.fill(mean, Double.NaN);
             java.util.Arrays.fill(var, Double.NaN);
@@ -115,13 +114,13 @@ public final class BatchNormKernels {
     }
 
     /** One pass around a value of each channel, and for two-pass passes a second around the mean. */
-    private static void statistics(ElementPasses p, TensorMemory x, TensorMemory mask, ChannelView view, long m,
-                                   double[] mean, double[] var) {
+    private static <T> void statistics(TensorPasses<T> p, T x, T mask, ChannelView view, long m, double[] mean,
+                                       double[] var) {
         int channels = view.channels();
         double[] centre = Scratch.doubles(Scratch.CALL_CENTRE, channels);
         double[] s1 = Scratch.doubles(Scratch.CALL_S1, channels);
         double[] s2 = Scratch.doubles(Scratch.CALL_S2, channels);
-        firstValidValues(p, x, mask, view, centre);
+        p.firstValidValues(x, mask, view, centre);
         p.sums(view, x, null, mask, centre, s1, s2);
         ChannelMath.statistics(s1, s2, centre, m, mean, var);
         if (p.twoPassStatistics()) {
@@ -131,47 +130,6 @@ public final class BatchNormKernels {
             p.sums(view, x, null, mask, centre, s1, s2);
             ChannelMath.statistics(s1, s2, centre, m, mean, var);
         }
-    }
-
-    /** Each channel's value at the first valid position: a centre inside the channel's range. */
-    private static void firstValidValues(ElementPasses p, TensorMemory x, TensorMemory mask, ChannelView view,
-                                         double[] centre) {
-        long position = mask == null ? 0 : firstValid(mask);
-        long inner = view.inner();
-        int channels = view.channels();
-        long base = position / inner * channels * inner + position % inner;     // element (o, 0, i)
-        long span = (channels - 1) * inner + 1;
-        if (span * x.elementBytes() <= TensorMemory.MAX_WINDOW_BYTES) {
-            ByteBuffer w = x.window(base, span);
-            for (int c = 0; c < channels; c++) {
-                centre[c] = p.get(w, c * inner);
-            }
-        } else {
-            for (int c = 0; c < channels; c++) {
-                centre[c] = p.get(x.window(base + c * inner, 1), 0);
-            }
-        }
-    }
-
-    private static long firstValid(TensorMemory mask) {
-        for (long first = 0; first < mask.length(); first += windowValues(mask)) {
-            long count = Math.min(windowValues(mask), mask.length() - first);
-            ByteBuffer w = mask.window(first, count);
-            for (int i = 0; i < count; i++) {
-                if (maskValue(w, i, mask.elementBytes()) != 0) {
-                    return first + i;
-                }
-            }
-        }
-        return 0;
-    }
-
-    private static long windowValues(TensorMemory memory) {
-        return TensorMemory.MAX_WINDOW_BYTES / memory.elementBytes();
-    }
-
-    private static double maskValue(ByteBuffer w, int i, int bytes) {
-        return bytes == 8 ? w.getDouble(8 * i) : w.getFloat(4 * i);
     }
 
     private static boolean allFinite(double[] mean, double[] var) {
@@ -196,8 +154,8 @@ public final class BatchNormKernels {
      * @param beta   per-channel shift
      * @param y      the output; may be x
      */
-    public void normalize(TensorMemory x, TensorMemory mask, ChannelView view, double[] mean, double[] invStd,
-                          double[] gamma, double[] beta, TensorMemory y) {
+    public void normalize(T x, T mask, ChannelView view, double[] mean, double[] invStd, double[] gamma, double[] beta,
+                          T y) {
         int channels = view.channels();
         double[] centre = centres(mean, channels);
         double[] scale = Scratch.doubles(Scratch.CALL_B, channels);
@@ -223,9 +181,8 @@ public final class BatchNormKernels {
      * @param dgamma                 output, {@code sum(dy * xhat)}
      * @param dbeta                  output, {@code sum(dy)}
      */
-    public void backward(TensorMemory x, TensorMemory dy, TensorMemory mask, ChannelView view, long m,
-                         double[] mean, double[] invStd, double[] gamma, boolean throughBatchStatistics,
-                         TensorMemory dx, double[] dgamma, double[] dbeta) {
+    public void backward(T x, T dy, T mask, ChannelView view, long m, double[] mean, double[] invStd, double[] gamma,
+                         boolean throughBatchStatistics, T dx, double[] dgamma, double[] dbeta) {
         int channels = view.channels();
         double[] centre = centres(mean, channels);
         double[] sumDy = Scratch.doubles(Scratch.CALL_S1, channels);

@@ -1,5 +1,6 @@
 package io.github.dl4jbn.internal.kernels;
 
+import io.github.dl4jbn.Compare;
 import io.github.dl4jbn.ReferenceBatchNorm;
 import org.junit.jupiter.api.Named;
 import org.junit.jupiter.api.Test;
@@ -33,14 +34,14 @@ import static org.junit.jupiter.api.Assertions.fail;
 class KernelsTest {
 
     /** A kernel implementation with the element type it computes on. */
-    record Impl(BatchNormKernels kernels, boolean doubles) {
+    record Impl(BatchNormKernels<TensorMemory> kernels, boolean doubles) {
     }
 
     /** The float kernels this JVM runs, the plain ones and (when it is chosen) the Vector API ones, and the double kernels. */
     static List<Named<Impl>> implementations() {
         List<Named<Impl>> list = new ArrayList<>();
         list.add(Named.of("plain Java", new Impl(BatchNormKernels.plainFloats(), false)));
-        BatchNormKernels best = BatchNormKernels.floats();
+        BatchNormKernels<TensorMemory> best = BatchNormKernels.floats();
         if (!best.toString().equals(BatchNormKernels.plainFloats().toString())) {
             list.add(Named.of(best.toString(), new Impl(best, false)));
         }
@@ -159,7 +160,7 @@ class KernelsTest {
         ChannelMath.inverseStd(expected.biasedVar(), eps, invStd);
         TensorMemory y = memory(new double[n], 0, impl.doubles());
         impl.kernels().normalize(xm, null, view, expected.mean(), invStd, gamma, beta, y);
-        assertClose(ref.forward(x, expected.mean(), expected.biasedVar(), gamma, beta, eps), read(y), rel, "y");
+        Compare.assertClose(ref.forward(x, expected.mean(), expected.biasedVar(), gamma, beta, eps), read(y), rel, rel, "y");
 
         ReferenceBatchNorm.Grads g = ref.backwardTraining(x, dy, gamma, eps);
         TensorMemory dym = memory(dy, 1, impl.doubles());
@@ -168,46 +169,31 @@ class KernelsTest {
         double[] dbeta = new double[channels];
         impl.kernels().backward(xm, dym, null, view, m, expected.mean(), invStd, gamma, true, dx, dgamma, dbeta);
         double sqrtM = Math.sqrt(view.valuesPerChannel());
-        assertClose(g.dgamma(), dgamma, 0, rel * sqrtM, "dgamma");
-        assertClose(g.dbeta(), dbeta, 0, rel * sqrtM, "dbeta");
+        Compare.assertClose(g.dgamma(), dgamma, 0, rel * sqrtM, "dgamma");
+        Compare.assertClose(g.dbeta(), dbeta, 0, rel * sqrtM, "dbeta");
         assertCloseScaled(g.dx(), read(dx), gamma, invStd, view, rel, "dx");
 
         ReferenceBatchNorm.Grads gi = ref.backwardInference(x, dy, expected.mean(), expected.biasedVar(), gamma, eps);
         impl.kernels().backward(xm, dym, null, view, m, expected.mean(), invStd, gamma, false, dx, dgamma, dbeta);
-        assertClose(gi.dgamma(), dgamma, 0, rel * sqrtM, "dgamma, statistics held");
+        Compare.assertClose(gi.dgamma(), dgamma, 0, rel * sqrtM, "dgamma, statistics held");
         assertCloseScaled(gi.dx(), read(dx), gamma, invStd, view, rel, "dx, statistics held");
-    }
-
-    static void assertClose(double[] expected, double[] actual, double rel, String what) {
-        assertClose(expected, actual, rel, rel, what);
-    }
-
-    static void assertClose(double[] expected, double[] actual, double rel, double abs, String what) {
-        assertEquals(expected.length, actual.length, what + ": length");
-        for (int i = 0; i < expected.length; i++) {
-            double tol = rel * Math.abs(expected[i]) + abs;
-            if (!(Math.abs(expected[i] - actual[i]) <= tol)) {
-                fail(what + "[" + i + "]: expected " + expected[i] + ", got " + actual[i] + " (tolerance " + tol + ")");
-            }
-        }
     }
 
     /** dx's error scales with gamma * invStd, its size per unit of dy. */
     private static void assertCloseScaled(double[] expected, double[] actual, double[] gamma, double[] invStd,
                                           ChannelView view, double rel, String what) {
+        double[] tolerance = new double[expected.length];
         for (int i = 0; i < expected.length; i++) {
             int c = (int) ((i / view.inner()) % view.channels());
-            double tol = rel * gamma[c] * invStd[c] * (1 + Math.abs(expected[i]) / (gamma[c] * invStd[c]));
-            if (!(Math.abs(expected[i] - actual[i]) <= tol)) {
-                fail(what + "[" + i + "]: expected " + expected[i] + ", got " + actual[i] + " (tolerance " + tol + ")");
-            }
+            tolerance[i] = rel * gamma[c] * invStd[c] * (1 + Math.abs(expected[i]) / (gamma[c] * invStd[c]));
         }
+        Compare.assertWithin(expected, actual, tolerance, what);
     }
 
     // ---------------------------------------------------------------- the same bits however it runs
 
     /** Mean, variance, y, dgamma and dx of one statistics + normalize + backward call. */
-    private static double[][] everything(BatchNormKernels kernels, TensorMemory x, TensorMemory dy, TensorMemory mask,
+    private static double[][] everything(BatchNormKernels<TensorMemory> kernels, TensorMemory x, TensorMemory dy, TensorMemory mask,
                                          ChannelView view, boolean doubles) {
         int channels = view.channels();
         double[] mean = new double[channels];
@@ -429,12 +415,12 @@ class KernelsTest {
         ReferenceBatchNorm ref = new ReferenceBatchNorm(new long[]{1, channels, valid}, 1);
         ReferenceBatchNorm.Stats stats = ref.stats(xv);
         double rel = impl.doubles() ? 1e-12 : 1e-5;
-        assertClose(stats.mean(), got[0], rel, "mean over the valid steps");
-        assertClose(stats.biasedVar(), got[1], rel, "var over the valid steps");
+        Compare.assertClose(stats.mean(), got[0], rel, rel, "mean over the valid steps");
+        Compare.assertClose(stats.biasedVar(), got[1], rel, rel, "var over the valid steps");
         double[] ones = new double[channels];
         Arrays.fill(ones, 1.0);
         ReferenceBatchNorm.Grads g = ref.backwardTraining(xv, dyv, ones, 1e-5);
-        assertClose(g.dgamma(), got[3], rel, rel * Math.sqrt(valid), "dgamma over the valid steps");
+        Compare.assertClose(g.dgamma(), got[3], rel, rel * Math.sqrt(valid), "dgamma over the valid steps");
         double[] y = ref.forward(xv, stats.mean(), stats.biasedVar(), ones, new double[channels], 1e-5);
         Arrays.fill(filled, 0);
         for (int i = 0; i < x.length; i++) {
