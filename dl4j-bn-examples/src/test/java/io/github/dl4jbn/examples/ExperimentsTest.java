@@ -67,7 +67,7 @@ class ExperimentsTest {
 
     @Test
     void cnnMnistCommandWritesItsFiles(@TempDir Path out) throws IOException {
-        run(new CnnMnist(), "--epochs", "1", "--train-limit", "256", "--test-limit", "1000", "--data", "data/mnist", "--out", out.toString());
+        run(new CnnMnist(), "--epochs", "1", "--train-limit", "256", "--test-limit", "500", "--data", "data/mnist", "--out", out.toString());
         assertWritten(out, "cnn-mnist.png", "report.md");
         List<String> csv = Files.readAllLines(out.resolve("cnn-mnist.csv"));
         assertEquals(List.of("variant", "epoch", "test_accuracy", "seconds"), List.of(csv.get(0).split(",")));
