@@ -349,20 +349,16 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
                     + channels + " channels, got " + average.batches() + " batches"
                     + (average.batches() == 0 ? "" : " of " + average.mean().length + " channels"));
         }
-        writeParam(BatchNormParamInitializer.MEAN, average.mean());
-        writeParam(BatchNormParamInitializer.VAR, average.variance());
+        parameters.write(BatchNormParamInitializer.MEAN, average.mean());
+        parameters.write(BatchNormParamInitializer.VAR, average.variance());
         if (layerConf().isCumulativeAverage()) {
-            writeParam(BatchNormParamInitializer.BATCH_COUNT, new double[]{average.batches()});
+            parameters.write(BatchNormParamInitializer.BATCH_COUNT, new double[]{average.batches()});
         }
     }
 
     /** gamma or beta per channel: the parameter, or the configured constant when locked. */
     private double[] gammaOrBeta(String key, int channels, double locked) {
         return layerConf().isLockGammaBeta() ? parameters.constant(key, channels, locked) : parameters.read(key);
-    }
-
-    private void writeParam(String key, double[] values) {
-        parameters.write(key, values);
     }
 
     @Override
