@@ -114,25 +114,26 @@ public class BatchNorm extends FeedForwardLayer {
             .filter(f -> !java.lang.reflect.Modifier.isStatic(f.getModifiers())).toArray(java.lang.reflect.Field[]::new);
 
     private static void copyOptions(BatchNorm from, BatchNorm to) {
+        Object[] values = from.optionValues();
         try {
-            for (java.lang.reflect.Field f : OPTIONS) {
-                f.set(to, f.get(from));
+            for (int i = 0; i < OPTIONS.length; i++) {
+                OPTIONS[i].set(to, values[i]);
             }
         } catch (IllegalAccessException e) {
-            throw new IllegalStateException(e);
+            throw new IllegalStateException(e);                // this class's own fields, read from this class
         }
     }
 
     private Object[] optionValues() {
+        Object[] values = new Object[OPTIONS.length];
         try {
-            Object[] values = new Object[OPTIONS.length];
             for (int i = 0; i < OPTIONS.length; i++) {
                 values[i] = OPTIONS[i].get(this);
             }
-            return values;
         } catch (IllegalAccessException e) {
             throw new IllegalStateException(e);
         }
+        return values;
     }
 
     /** Creates a layer with every default; used by JSON deserialization. */
