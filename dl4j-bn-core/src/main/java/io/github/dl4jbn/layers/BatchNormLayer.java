@@ -144,11 +144,12 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         int channels = view.channels();
         double[] gamma = gammaOrBeta(BatchNormParamInitializer.GAMMA, channels, conf.getGamma());
         double[] beta = gammaOrBeta(BatchNormParamInitializer.BETA, channels, conf.getBeta());
-        double[] runningMean = parameters.read(BatchNormParamInitializer.MEAN);
-        double[] runningVar = parameters.read(BatchNormParamInitializer.VAR);
+        Renorm renorm = training ? conf.getRenorm() : null;
+        boolean readsRunning = !training || renorm != null;               // inference, or renorm's r and d
+        double[] runningMean = readsRunning ? parameters.read(BatchNormParamInitializer.MEAN) : null;
+        double[] runningVar = readsRunning ? parameters.read(BatchNormParamInitializer.VAR) : null;
         SlicedBatchNorm.Forward forward;
         if (training) {
-            Renorm renorm = conf.getRenorm();
             long iteration = getIterationCount();
             if (renorm != null && !warnedConstantRenorm && renorm.rMaxAt(0) + renorm.dMaxAt(0) > 1) {   // clipping at step 0
                 warnedConstantRenorm = true;

@@ -103,8 +103,8 @@ final class SlicedBatchNorm {
      * @param ranges      the slices' ranges ({@link TensorRange#WHOLE} alone for the whole mini-batch)
      * @param gamma       per-channel scale
      * @param beta        per-channel shift
-     * @param runningMean the running mean (read by Batch Renormalization only)
-     * @param runningVar  the running variance (read by Batch Renormalization only)
+     * @param runningMean the running mean, read by Batch Renormalization only (null without it)
+     * @param runningVar  the running variance, read by Batch Renormalization only (null without it)
      * @param options     eps, the non-finite policy, the renorm bounds
      * @param out         the output, of x's shape
      * @return what the backward needs
