@@ -28,7 +28,9 @@ import java.util.function.UnaryOperator;
  * layer's {@code log10stdev} storage becomes a variance, {@code var = 10^(2 log10stdev)}), the updater state
  * when its layout allows, and the iteration count. Outputs are identical after the swap, in inference and in
  * training mode. Towards ours the running variance keeps DL4J's {@link VarianceEstimate#BIASED} convention
- * unless another estimate is asked for.
+ * unless another estimate is asked for, and a locked gamma/beta becomes {@code center(false), scale(false)}.
+ * Towards the built-in layer, options it cannot express are refused with an error naming the layer: an
+ * activation, renorm, ghost batches, only one of center and scale, no running statistics, frozen statistics.
  */
 public final class BatchNormConversion {
 
@@ -112,6 +114,21 @@ public final class BatchNormConversion {
         if (!(b.getActivationFn() instanceof ActivationIdentity)) {
             throw new IllegalArgumentException("BatchNorm \"" + b.getLayerName() + "\" applies " + b.getActivationFn()
                     + ", which DL4J's BatchNormalization would ignore: move it to an ActivationLayer first");
+        }
+        if (b.isCenter() != b.isScale()) {
+            throw new IllegalArgumentException("BatchNorm \"" + b.getLayerName() + "\" learns only "
+                    + (b.isScale() ? "gamma (center(false))" : "beta (scale(false))") + ", which DL4J's BatchNormalization"
+                    + " cannot express: it learns both or locks both (lockGammaBeta); expected center == scale");
+        }
+        if (!b.isTrackRunningStatistics()) {
+            throw new IllegalArgumentException("BatchNorm \"" + b.getLayerName() + "\" has trackRunningStatistics(false)"
+                    + ": it normalizes with each batch's statistics at inference too, and DL4J's BatchNormalization always"
+                    + " uses running statistics there, so it has none to carry; expected running statistics");
+        }
+        if (b.isFreezeStatistics()) {
+            throw new IllegalArgumentException("BatchNorm \"" + b.getLayerName() + "\" has freezeStatistics(true), which"
+                    + " DL4J's BatchNormalization cannot do: inference would be the same, training would not. Thaw it"
+                    + " (setFreezeStatistics(false)) first, or fold the network for inference (InferenceFolding)");
         }
         if (b.getRenorm() != null || b.getVirtualBatchSize() != 0) {
             throw new IllegalArgumentException("BatchNorm \"" + b.getLayerName() + "\" trains with "

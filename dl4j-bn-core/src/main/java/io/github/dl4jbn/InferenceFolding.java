@@ -67,6 +67,7 @@ public final class InferenceFolding {
     public static Result<MultiLayerNetwork> fold(MultiLayerNetwork net) {
         MultiLayerConfiguration conf = net.getLayerWiseConfigurations().clone();
         List<NeuralNetConfiguration> confs = new ArrayList<>(conf.getConfs());
+        refuseUntracked(confs.stream().map(NeuralNetConfiguration::getLayer).toList());
         Map<Integer, InputPreProcessor> pre = new HashMap<>(conf.getInputPreProcessors());
         List<String> folded = new ArrayList<>();
         List<String> leftAlone = new ArrayList<>();
@@ -125,6 +126,8 @@ public final class InferenceFolding {
         ComputationGraphConfiguration conf = graph.getConfiguration().clone();
         Map<String, GraphVertex> vertices = conf.getVertices();
         Map<String, List<String>> inputs = conf.getVertexInputs();
+        refuseUntracked(vertices.values().stream().filter(v -> v instanceof LayerVertex)
+                .map(v -> ((LayerVertex) v).getLayerConf().getLayer()).toList());
         List<String> folded = new ArrayList<>();
         List<String> leftAlone = new ArrayList<>();
         Map<String, String> mergedInto = new HashMap<>();            // BN name -> layer it is merged into
@@ -211,15 +214,8 @@ public final class InferenceFolding {
         int channels = (int) bn.getNOut();
         double[] mean = bnLayer.getParam(BatchNormParamInitializer.MEAN).toDoubleVector();
         double[] var = bnLayer.getParam(BatchNormParamInitializer.VAR).toDoubleVector();
-        double[] gamma = new double[channels];
-        double[] beta = new double[channels];
-        if (bn.isLockGammaBeta()) {
-            java.util.Arrays.fill(gamma, bn.getGamma());
-            java.util.Arrays.fill(beta, bn.getBeta());
-        } else {
-            gamma = bnLayer.getParam(BatchNormParamInitializer.GAMMA).toDoubleVector();
-            beta = bnLayer.getParam(BatchNormParamInitializer.BETA).toDoubleVector();
-        }
+        double[] gamma = gammaOrBeta(bnLayer, BatchNormParamInitializer.GAMMA, channels, bn.getGamma());
+        double[] beta = gammaOrBeta(bnLayer, BatchNormParamInitializer.BETA, channels, bn.getBeta());
         double[] invStd = new double[channels];
         double[] scale = new double[channels];
         double[] bias = new double[channels];
@@ -240,6 +236,27 @@ public final class InferenceFolding {
         DataType type = merged.getParam("W").dataType();
         merged.setParam("W", w.castTo(type));
         merged.setParam("b", Nd4j.createFromArray(bias).reshape(merged.getParam("b").shape()).castTo(type));
+    }
+
+    /** A learned gamma or beta, or the fixed value of one that is not learned (center/scale off). */
+    private static double[] gammaOrBeta(Layer bnLayer, String key, int channels, double fixed) {
+        if (bnLayer.paramTable().containsKey(key)) {
+            return bnLayer.getParam(key).toDoubleVector();
+        }
+        double[] values = new double[channels];
+        java.util.Arrays.fill(values, fixed);
+        return values;
+    }
+
+    /** Folding needs fixed statistics: a layer without running statistics normalizes each batch by its own. */
+    private static void refuseUntracked(List<org.deeplearning4j.nn.conf.layers.Layer> layers) {
+        for (int i = 0; i < layers.size(); i++) {
+            if (layers.get(i) instanceof BatchNorm bn && !bn.isTrackRunningStatistics()) {
+                throw new IllegalArgumentException("InferenceFolding: BatchNorm " + name(bn, i) + " has"
+                        + " trackRunningStatistics(false): it normalizes every batch with that batch's own statistics,"
+                        + " so it has no fixed affine map to fold; expected running statistics (the default)");
+            }
+        }
     }
 
     private static String name(BatchNorm bn, int index) {

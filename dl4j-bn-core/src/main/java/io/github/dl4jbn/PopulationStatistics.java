@@ -175,6 +175,56 @@ public final class PopulationStatistics {
     }
 
     /**
+     * Recalibration: re-estimates every BatchNorm layer's running statistics from unlabeled inputs, with every
+     * weight fixed, as {@link #estimate(MultiLayerNetwork, DataSetIterator)} does (Algorithm 2, exact averages;
+     * nothing but the statistics changes). The recipes: after averaging weights (stochastic weight averaging,
+     * whose averaged weights never saw statistics of their own; PyTorch's {@code swa_utils.update_bn}); after
+     * pruning or quantizing a trained network (NNCF's BatchNorm adaptation); and AdaBN (Li et al. 2016), for a
+     * new input domain: the target domain's own statistics, from its unlabeled inputs, in place of the
+     * training domain's. Frozen layers are recalibrated too (freezing stops training from moving them, not this).
+     *
+     * @param net       a trained network
+     * @param unlabeled input batches (features only, no masks), iterated once per BatchNorm layer
+     * @return the number of batches averaged per layer
+     */
+    public static long recalibrate(MultiLayerNetwork net, Iterable<INDArray> unlabeled) {
+        return recalibrate(net, unlabeled, Progress.NONE);
+    }
+
+    /**
+     * As {@link #recalibrate(MultiLayerNetwork, Iterable)}, telling a listener how the pass advances.
+     *
+     * @param net       a trained network
+     * @param unlabeled input batches, iterated once per BatchNorm layer
+     * @param progress  hears each layer's start, batches and end
+     * @return the number of batches averaged per layer
+     */
+    public static long recalibrate(MultiLayerNetwork net, Iterable<INDArray> unlabeled, Progress progress) {
+        return run(layers(net), () -> { }, progress, step -> {
+            for (INDArray features : unlabeled) {
+                net.output(features, false);
+                step.run();
+            }
+        });
+    }
+
+    /**
+     * Recalibration of a ComputationGraph with one input (see {@link #recalibrate(MultiLayerNetwork, Iterable)}).
+     *
+     * @param graph     a trained graph
+     * @param unlabeled input batches, iterated once per BatchNorm layer
+     * @return the number of batches averaged per layer
+     */
+    public static long recalibrate(ComputationGraph graph, Iterable<INDArray> unlabeled) {
+        return run(layers(graph), () -> { }, Progress.NONE, step -> {
+            for (INDArray features : unlabeled) {
+                graph.output(false, features);
+                step.run();
+            }
+        });
+    }
+
+    /**
      * Resets the running statistics of every BatchNorm layer of a network as a new layer has them (mean 0,
      * variance 1, batch count 0), for instance before training on other data or before {@code estimate}.
      *
@@ -194,7 +244,9 @@ public final class PopulationStatistics {
     }
 
     /**
-     * The BatchNorm layers of a network (frozen ones included), in the order {@code estimate} visits them.
+     * The BatchNorm layers of a network that keep running statistics (frozen ones, and ones in DL4J's frozen
+     * wrappers, included), in the order {@code estimate} visits them. A layer with
+     * {@code trackRunningStatistics(false)} has none to estimate; it is left out, with a log line.
      *
      * @param net a network
      * @return its BatchNorm layers in network order
@@ -208,8 +260,8 @@ public final class PopulationStatistics {
     }
 
     /**
-     * The BatchNorm layers of a graph (frozen ones included), in topological order, the order {@code estimate}
-     * visits them.
+     * The BatchNorm layers of a graph that keep running statistics (frozen ones included; see
+     * {@link #layers(MultiLayerNetwork)}), in topological order, the order {@code estimate} visits them.
      *
      * @param graph a graph
      * @return its BatchNorm layers in topological order
@@ -231,8 +283,13 @@ public final class PopulationStatistics {
         } else if (l instanceof FrozenLayerWithBackprop) {
             inner = ((FrozenLayerWithBackprop) l).getInsideLayer();
         }
-        if (inner instanceof BatchNormLayer) {
-            to.add((BatchNormLayer) inner);
+        if (inner instanceof BatchNormLayer bn) {
+            if (bn.hasRunningStatistics()) {
+                to.add(bn);
+            } else {
+                log.info("PopulationStatistics: skipped BatchNorm {} (layer {}): it has no running statistics"
+                        + " (trackRunningStatistics false) and normalizes every batch with its own", bn.conf().getLayer().getLayerName(), bn.getIndex());
+            }
         }
     }
 

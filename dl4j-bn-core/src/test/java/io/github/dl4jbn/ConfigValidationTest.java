@@ -168,12 +168,12 @@ class ConfigValidationTest {
     void lockedGammaAndBetaWithTheirOwnConstraintsAreAConflict() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new BatchNorm.Builder()
                 .name("bn").lockGammaBeta(true).constrainGamma(new NonNegativeConstraint()).build());
-        assertTrue(e.getMessage().contains("gamma and beta are locked") && e.getMessage().contains("would never apply"),
+        assertTrue(e.getMessage().contains("[gamma] not learned (lockGammaBeta)") && e.getMessage().contains("would never apply"),
                 e.getMessage());
         BatchNorm bn = new BatchNorm.Builder().name("bn").constrainBeta(new NonNegativeConstraint()).build();
         MultiLayerConfiguration conf = conf(bn);
         ((BatchNorm) conf.getConf(0).getLayer()).setLockGammaBeta(true);
-        assertRefused(conf, "gamma and beta are locked (lockGammaBeta), so the constraint");
+        assertRefused(conf, "[beta] not learned (lockGammaBeta), so the constraint");
     }
 
     @Test

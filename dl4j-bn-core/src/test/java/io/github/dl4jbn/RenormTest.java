@@ -261,8 +261,10 @@ class RenormTest {
 
     // ---------------------------------------------------------------- ghost batches
 
+    /** Every layout, DOUBLE and FLOAT, each with a mini-batch of whole slices and with a short last one (or a merged one). */
     static Stream<Arguments> ghostCases() {
-        return Nets.layouts().stream().flatMap(l -> Stream.of(Arguments.of(l, DataType.DOUBLE), Arguments.of(l, DataType.FLOAT)));
+        return Nets.layouts().stream().flatMap(l -> Stream.of(Arguments.of(l, DataType.DOUBLE, new int[]{2, 2, 2}),
+                Arguments.of(l, DataType.FLOAT, new int[]{3, 3, 2}), Arguments.of(l, DataType.DOUBLE, new int[]{3, 4})));
     }
 
     private static INDArray rows(INDArray a, long from, long to) {
@@ -274,13 +276,13 @@ class RenormTest {
         return a.get(index).dup('c');
     }
 
-    @ParameterizedTest(name = "{0} {1}")
+    @ParameterizedTest(name = "{0} {1} slices {2}")
     @MethodSource("ghostCases")
-    void ghostBatchesEqualTheLayerRunOnEachSliceSeparately(Nets.Layout layout, DataType type) {
-        int k = 2;
-        int slices = 3;
+    void ghostBatchesEqualTheLayerRunOnEachSliceSeparately(Nets.Layout layout, DataType type, int[] slices) {
+        int k = slices[0];                                           // the rest: a short slice, or k + 1 merged
+        long examples = java.util.Arrays.stream(slices).sum();
         long[] shape = layout.shape().clone();
-        shape[0] = (long) k * slices;
+        shape[0] = examples;
         int channels = (int) shape[layout.channelAxis()];
         MultiLayerNetwork ghostNet = Nets.single(new BatchNorm.Builder().virtualBatchSize(k).build(), layout.inputType(), type);
         MultiLayerNetwork plainNet = Nets.single(new BatchNorm.Builder().build(), layout.inputType(), type);
@@ -304,22 +306,26 @@ class RenormTest {
         double[] dbeta = new double[channels];
         double[] meanOfMeans = new double[channels];
         double[] meanOfVariances = new double[channels];
-        for (int s = 0; s < slices; s++) {
-            INDArray xs = rows(x, (long) s * k, (long) (s + 1) * k);
+        long from = 0;
+        for (int s = 0; s < slices.length; s++) {
+            long to = from + slices[s];
+            double share = (double) slices[s] / examples;            // the slices' average, weighted by examples
+            INDArray xs = rows(x, from, to);
             plain.setInput(xs, mgr);
             INDArray ys = plain.activate(true, mgr);
-            Pair<Gradient, INDArray> gs = plain.backpropGradient(rows(dy, (long) s * k, (long) (s + 1) * k), mgr);
-            Compare.assertClose(Nets.values(ys), Nets.values(rows(y, (long) s * k, (long) (s + 1) * k)), tolerance, tolerance, "y of slice " + s);
-            Compare.assertClose(Nets.values(gs.getSecond()), Nets.values(rows(g.getSecond(), (long) s * k, (long) (s + 1) * k)),
+            Pair<Gradient, INDArray> gs = plain.backpropGradient(rows(dy, from, to), mgr);
+            Compare.assertClose(Nets.values(ys), Nets.values(rows(y, from, to)), tolerance, tolerance, "y of slice " + s);
+            Compare.assertClose(Nets.values(gs.getSecond()), Nets.values(rows(g.getSecond(), from, to)),
                     tolerance, tolerance, "dx of slice " + s);
+            from = to;
             double[] dg = Nets.values(gs.getFirst().getGradientFor("gamma"));
             double[] db = Nets.values(gs.getFirst().getGradientFor("beta"));
             ReferenceBatchNorm.Stats st = new ReferenceBatchNorm(xs.shape(), layout.channelAxis()).stats(Nets.values(xs));
             for (int c = 0; c < channels; c++) {
                 dgamma[c] += dg[c];
                 dbeta[c] += db[c];
-                meanOfMeans[c] += st.mean()[c] / slices;
-                meanOfVariances[c] += st.biasedVar()[c] * st.m() / (st.m() - 1.0) / slices;
+                meanOfMeans[c] += share * st.mean()[c];
+                meanOfVariances[c] += share * st.biasedVar()[c] * st.m() / (st.m() - 1.0);
             }
         }
         Compare.assertClose(dgamma, Nets.values(g.getFirst().getGradientFor("gamma")), tolerance, tolerance, "dgamma: the slices' sum");
@@ -372,20 +378,63 @@ class RenormTest {
         Compare.assertClose(dgamma, Nets.values(g.getFirst().getGradientFor("gamma")), 1e-13, 1e-13, "dgamma: the slices' sum");
     }
 
+    /**
+     * An epoch of {@code fit} on an iterator whose batches are no multiples of the ghost batch (ListDataSetIterator's
+     * last batch is short): with the layer first, its input is the data, so its running statistics after the epoch
+     * follow from the data alone, by the README's rule (short last slice, a remainder of one merged, the slices'
+     * average weighted by examples, unbiased, decay 0.9).
+     */
     @Test
-    void aMiniBatchThatIsNoMultipleOfTheGhostBatchIsAClearErrorAndChangesNothing() {
-        MultiLayerNetwork net = Nets.single(new BatchNorm.Builder().name("bn").virtualBatchSize(4).build(),
-                InputType.feedForward(3), DataType.FLOAT);
-        Layer l = Nets.first(net);
-        INDArray before = l.params().dup();
-        LayerWorkspaceMgr mgr = LayerWorkspaceMgr.noWorkspaces();
-        l.setInput(Nets.random(new long[]{10, 3}, DataType.FLOAT, 0, 1, 3), mgr);
-        DL4JInvalidInputException e = assertThrows(DL4JInvalidInputException.class, () -> l.activate(true, mgr));
-        assertTrue(e.getMessage().contains("bn") && e.getMessage().contains("virtualBatchSize 4")
-                && e.getMessage().contains("got 10"), e.getMessage());
-        assertEquals(before, l.params());
-        // inference takes any batch: the population statistics do not depend on it
-        assertEquals(10, l.activate(false, mgr).size(0));
+    void anEpochWithShortBatchesThroughFitMovesTheRunningStatisticsByTheRule() {
+        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().dataType(DataType.FLOAT).seed(3)
+                .updater(new Adam(0.01)).list()
+                .layer(new BatchNorm.Builder().name("bn").virtualBatchSize(4).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MSE).nOut(2).activation(Activation.IDENTITY).build())
+                .setInputType(InputType.feedForward(4)).build());
+        net.init();
+        java.util.List<DataSet> examples = new java.util.ArrayList<>();
+        for (DataSet b : new DataSet[]{batch(1, 8), batch(2, 8), batch(3, 8), batch(4, 3)}) {
+            examples.addAll(b.asList());
+        }
+        int[] sizes = {8, 6, 5, 5, 3};                               // 4 + 4; 4 + 2; 4 + 1 merged; ...; 3 < 4
+        java.util.List<DataSet> batches = new java.util.ArrayList<>();
+        int at = 0;
+        for (int size : sizes) {
+            batches.add(DataSet.merge(examples.subList(at, at + size)));
+            at += size;
+        }
+        double[] mean = new double[4];
+        double[] var = {1, 1, 1, 1};
+        for (DataSet b : batches) {
+            double[] x = Nets.values(b.getFeatures());
+            int n = (int) b.numExamples();
+            double[] batchMean = new double[4];
+            double[] batchVar = new double[4];
+            int first = 0;
+            for (int rows : FeaturesMeetTest.ghostBatches(n, 4)) {
+                for (int c = 0; c < 4; c++) {
+                    double mu = 0;
+                    for (int e = first; e < first + rows; e++) {
+                        mu += x[e * 4 + c] / rows;
+                    }
+                    double ss = 0;
+                    for (int e = first; e < first + rows; e++) {
+                        ss += (x[e * 4 + c] - mu) * (x[e * 4 + c] - mu);
+                    }
+                    batchMean[c] += (double) rows / n * mu;
+                    batchVar[c] += (double) rows / n * ss / (rows - 1);
+                }
+                first += rows;
+            }
+            for (int c = 0; c < 4; c++) {
+                mean[c] = 0.9 * mean[c] + 0.1 * batchMean[c];
+                var[c] = 0.9 * var[c] + 0.1 * batchVar[c];
+            }
+        }
+        net.fit(new org.deeplearning4j.datasets.iterator.utilty.ListDataSetIterator<>(batches, 1));
+        assertEquals(sizes.length, net.getIterationCount());
+        Compare.assertClose(mean, Nets.values(net.getLayer(0).getParam("mean")), 1e-5, 1e-6, "running mean after the epoch");
+        Compare.assertClose(var, Nets.values(net.getLayer(0).getParam("var")), 1e-5, 1e-6, "running variance after the epoch");
         assertThrows(IllegalArgumentException.class, () -> new BatchNorm.Builder().virtualBatchSize(1).build());
     }
 

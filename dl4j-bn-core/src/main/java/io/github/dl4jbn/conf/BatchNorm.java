@@ -24,6 +24,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.learning.config.IUpdater;
 import org.nd4j.linalg.learning.config.NoOp;
 import org.nd4j.linalg.learning.regularization.Regularization;
+import org.nd4j.shade.jackson.annotation.JsonIgnore;
+import org.nd4j.shade.jackson.annotation.JsonProperty;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -45,9 +47,10 @@ import java.util.Set;
  * recurrent (rank 3), convolutional (rank 4) or 3-D convolutional (rank 5) input, whose statistics are taken
  * over the batch and every time step or position.
  *
- * <p>Parameters live in DL4J's flat parameter vector in this order: {@code gamma, beta} (absent with
- * {@link Builder#lockGammaBeta(boolean)}), {@code mean, var}, and {@code batchCount} (only with
- * {@link Builder#cumulativeAverage()}). The running statistics are written by the layer itself during the
+ * <p>Parameters live in DL4J's flat parameter vector in this order: {@code gamma} (absent with
+ * {@link Builder#scale(boolean) scale(false)}), {@code beta} (absent with {@link Builder#center(boolean)
+ * center(false)}), {@code mean, var} (absent with {@link Builder#trackRunningStatistics(boolean)
+ * trackRunningStatistics(false)}), and {@code batchCount} (only with {@link Builder#cumulativeAverage()}). The running statistics are written by the layer itself during the
  * backward pass of a training step, never through gradients, so updaters, regularization and gradient
  * normalization cannot touch them.
  *
@@ -69,12 +72,18 @@ public class BatchNorm extends FeedForwardLayer {
     private boolean cumulativeAverage = false;
     /** How a batch variance enters the running variance: m/(m-1) corrected, or biased as DL4J stores it. */
     private VarianceEstimate varianceEstimate = VarianceEstimate.UNBIASED;
-    /** Whether gamma and beta are fixed constants instead of learned parameters. */
-    private boolean lockGammaBeta = false;
-    /** Initial (or, when locked, fixed) gamma: the scale of Algorithm 1, line 4. */
+    /** Whether beta is a learned parameter (Keras's center); otherwise the shift is the fixed {@link #beta}. */
+    private boolean center = true;
+    /** Whether gamma is a learned parameter (Keras's scale); otherwise the scale is the fixed {@link #gamma}. */
+    private boolean scale = true;
+    /** Initial (or, when not learned, fixed) gamma: the scale of Algorithm 1, line 4. */
     private double gamma = 1.0;
-    /** Initial (or, when locked, fixed) beta: the shift of Algorithm 1, line 4. */
+    /** Initial (or, when not learned, fixed) beta: the shift of Algorithm 1, line 4. */
     private double beta = 0.0;
+    /** Whether training normalizes with the running statistics and leaves them where they are (fine-tuning). */
+    private boolean freezeStatistics = false;
+    /** Whether the layer keeps running statistics; without them inference normalizes with each batch's own. */
+    private boolean trackRunningStatistics = true;
     /** Whether the network's L1/L2/weight decay applies to gamma and beta too. */
     private boolean regularizeGammaBeta = false;
     /** Channel axis of rank-4 input. */
@@ -413,32 +422,96 @@ public class BatchNorm extends FeedForwardLayer {
         this.varianceEstimate = varianceEstimate;
     }
 
-    /** @return true if gamma and beta are fixed values rather than parameters */
+    /**
+     * @return true if neither gamma nor beta is learned ({@code center} and {@code scale} both false): both are
+     *         then the fixed {@link #getGamma()} and {@link #getBeta()}
+     */
+    @JsonIgnore
     public boolean isLockGammaBeta() {
-        return lockGammaBeta;
+        return !center && !scale;
     }
 
-    /** @param lockGammaBeta fix gamma and beta to {@link #getGamma()} and {@link #getBeta()} */
+    /**
+     * @param lockGammaBeta true: fix gamma and beta to {@link #getGamma()} and {@link #getBeta()} (center and scale
+     *                      false); false: learn both (center and scale true). Also reads older JSON's option.
+     */
+    @JsonProperty("lockGammaBeta")
     public void setLockGammaBeta(boolean lockGammaBeta) {
-        this.lockGammaBeta = lockGammaBeta;
+        this.center = !lockGammaBeta;
+        this.scale = !lockGammaBeta;
     }
 
-    /** @return gamma's fixed value when locked, its initial value otherwise */
+    /** @return true if beta is a learned parameter (Keras's {@code center}); false: the shift is the fixed beta */
+    public boolean isCenter() {
+        return center;
+    }
+
+    /** @param center learn beta (true), or shift by the fixed {@link #getBeta()} (false) */
+    public void setCenter(boolean center) {
+        this.center = center;
+    }
+
+    /** @return true if gamma is a learned parameter (Keras's {@code scale}); false: the scale is the fixed gamma */
+    public boolean isScale() {
+        return scale;
+    }
+
+    /** @param scale learn gamma (true), or scale by the fixed {@link #getGamma()} (false) */
+    public void setScale(boolean scale) {
+        this.scale = scale;
+    }
+
+    /**
+     * @return true if training normalizes with the running statistics, backpropagates the affine map only and
+     *         never moves the statistics (Keras's {@code trainable = False}, PyTorch's {@code freeze_bn_stats})
+     */
+    public boolean isFreezeStatistics() {
+        return freezeStatistics;
+    }
+
+    /**
+     * Freezes or thaws the running statistics. On a live network this acts from the layer's next forward pass,
+     * and as part of the configuration it is saved by JSON and {@code ModelSerializer}.
+     *
+     * @param freezeStatistics true to normalize with the running statistics in training too, and never move them
+     */
+    public void setFreezeStatistics(boolean freezeStatistics) {
+        this.freezeStatistics = freezeStatistics;
+    }
+
+    /**
+     * @return true if the layer keeps running statistics (the {@code mean} and {@code var} parameters); false:
+     *         training and inference both normalize with the batch's own statistics (PyTorch's
+     *         {@code track_running_stats=False})
+     */
+    public boolean isTrackRunningStatistics() {
+        return trackRunningStatistics;
+    }
+
+    /**
+     * @param trackRunningStatistics keep running statistics; changes the parameter layout, so set it before the
+     *                               network is built
+     */
+    public void setTrackRunningStatistics(boolean trackRunningStatistics) {
+        this.trackRunningStatistics = trackRunningStatistics;
+    }
+
+    /** @return gamma's fixed value when not learned, its initial value otherwise */
     public double getGamma() {
         return gamma;
     }
 
-    /** @param gamma gamma's fixed value when locked, its initial value otherwise */
+    /** @param gamma gamma's fixed value when not learned, its initial value otherwise */
     public void setGamma(double gamma) {
         this.gamma = gamma;
     }
 
-    /** @return beta's fixed value when locked, its initial value otherwise */
+    /** @return beta's fixed value when not learned, its initial value otherwise */
     public double getBeta() {
         return beta;
     }
 
-    /** @param beta beta's fixed value when locked, its initial value otherwise */
+    /** @param beta beta's fixed value when not learned, its initial value otherwise */
     public void setBeta(double beta) {
         this.beta = beta;
     }
@@ -541,7 +614,8 @@ public class BatchNorm extends FeedForwardLayer {
     public String toString() {
         return "BatchNorm(name=" + getLayerName() + ", nIn=" + nIn + ", eps=" + eps
                 + (cumulativeAverage ? ", cumulativeAverage" : ", decay=" + decay) + ", variance=" + varianceEstimate
-                + (lockGammaBeta ? ", locked gamma=" + gamma + " beta=" + beta : "")
+                + (scale ? "" : ", fixed gamma=" + gamma) + (center ? "" : ", fixed beta=" + beta)
+                + (freezeStatistics ? ", frozen statistics" : "") + (trackRunningStatistics ? "" : ", no running statistics")
                 + (renorm == null ? "" : ", " + renorm) + (virtualBatchSize == 0 ? "" : ", virtualBatchSize=" + virtualBatchSize) + ")";
     }
 
@@ -606,19 +680,102 @@ public class BatchNorm extends FeedForwardLayer {
         }
 
         /**
-         * Fix gamma and beta to {@link #gamma(double)} and {@link #beta(double)} instead of learning them; both
-         * are always applied. Default false.
+         * Fix gamma and beta to {@link #gamma(double)} and {@link #beta(double)} instead of learning them: the same
+         * as {@code center(!lock).scale(!lock)}. Default false.
          *
          * @param lock true to fix gamma and beta
          * @return this builder
          */
         public Builder lockGammaBeta(boolean lock) {
-            options.lockGammaBeta = lock;
+            options.center = !lock;
+            options.scale = !lock;
             return this;
         }
 
         /**
-         * @param gamma gamma's fixed value with {@link #lockGammaBeta(boolean)}, its initial value otherwise. Default 1.
+         * Keras's {@code center}: whether beta, the shift of Algorithm 1 line 4, is learned. Off, there is no
+         * {@code beta} parameter and the shift is the fixed {@link #beta(double)} (0 by default). Default true.
+         *
+         * @param center learn beta
+         * @return this builder
+         */
+        public Builder center(boolean center) {
+            options.center = center;
+            return this;
+        }
+
+        /**
+         * Keras's {@code scale}: whether gamma, the scale of Algorithm 1 line 4, is learned. Off, there is no
+         * {@code gamma} parameter and the scale is the fixed {@link #gamma(double)} (1 by default); Keras suggests
+         * it before a ReLU or a linear layer, which can do the scaling. Default true.
+         *
+         * @param scale learn gamma
+         * @return this builder
+         */
+        public Builder scale(boolean scale) {
+            options.scale = scale;
+            return this;
+        }
+
+        /**
+         * Frozen statistics, for fine-tuning: training normalizes with the running statistics, as inference does
+         * (Algorithm 2, line 11), backpropagates through that affine map only, and never moves the statistics;
+         * gamma and beta still train. Keras's {@code trainable = False}, torchvision's {@code FrozenBatchNorm2d}
+         * with gamma and beta learned, PyTorch's {@code freeze_bn_stats}. Ghost batches then do nothing; an
+         * error with renorm or without running statistics. Default false; a live layer has the same switch
+         * ({@link io.github.dl4jbn.layers.BatchNormLayer#setFreezeStatistics(boolean)}).
+         *
+         * @param freeze true to freeze the running statistics
+         * @return this builder
+         */
+        public Builder freezeStatistics(boolean freeze) {
+            options.freezeStatistics = freeze;
+            return this;
+        }
+
+        /**
+         * Whether the layer keeps running statistics. Off (PyTorch's {@code track_running_stats=False}), there
+         * are no {@code mean} and {@code var} parameters, and training and inference both normalize each batch
+         * with its own mean and biased variance (Algorithm 1), so inference needs more than one value per channel
+         * too. Such a layer cannot be folded or converted to DL4J's layer, and the population pass skips it.
+         * Default true.
+         *
+         * @param track keep running statistics
+         * @return this builder
+         */
+        public Builder trackRunningStatistics(boolean track) {
+            options.trackRunningStatistics = track;
+            return this;
+        }
+
+        /**
+         * PyTorch's defaults and conventions ({@code torch.nn.BatchNorm2d}): eps 1e-5, momentum 0.1 (here decay
+         * 0.9, the weight of the old value), the unbiased running variance, gamma 1 and beta 0, both learned.
+         * These are also this builder's defaults; the preset says so in code. {@code momentum=None} is
+         * {@link #cumulativeAverage()}, {@code affine=False} {@code lockGammaBeta(true)},
+         * {@code track_running_stats=False} {@code trackRunningStatistics(false)}.
+         *
+         * @return a builder with PyTorch's defaults
+         */
+        public static Builder pytorch() {
+            return new Builder().eps(1e-5).decay(0.9).varianceEstimate(VarianceEstimate.UNBIASED).center(true).scale(true);
+        }
+
+        /**
+         * Keras 3's defaults and conventions ({@code keras.layers.BatchNormalization}): epsilon 1e-3, momentum
+         * 0.99 (here decay 0.99: Keras's momentum is the weight of the old value, as decay is), the biased batch
+         * variance in the moving variance, center and scale true. The axis (Keras: -1, channels last) comes from
+         * the InputType, as for every layer here.
+         *
+         * @return a builder with Keras 3's defaults
+         */
+        public static Builder keras() {
+            return new Builder().eps(1e-3).decay(0.99).varianceEstimate(VarianceEstimate.BIASED).center(true).scale(true);
+        }
+
+        /**
+         * @param gamma gamma's fixed value with {@code scale(false)} or {@link #lockGammaBeta(boolean)}, its initial
+         *              value otherwise. Default 1.
          * @return this builder
          */
         public Builder gamma(double gamma) {
@@ -627,7 +784,8 @@ public class BatchNorm extends FeedForwardLayer {
         }
 
         /**
-         * @param beta beta's fixed value with {@link #lockGammaBeta(boolean)}, its initial value otherwise. Default 0.
+         * @param beta beta's fixed value with {@code center(false)} or {@link #lockGammaBeta(boolean)}, its initial
+         *             value otherwise. Default 0.
          * @return this builder
          */
         public Builder beta(double beta) {

@@ -51,6 +51,17 @@ final class BatchNormValidation {
                     + " compare each batch with the running statistics, and an all-time average lags ever further"
                     + " behind drifting activations (d then sits at dMax); use decay(...) with renorm";
         }
+        if (conf.isFreezeStatistics() && renorm != null) {
+            return "freezeStatistics normalizes with the running statistics, got renorm " + renorm + " too, whose r and"
+                    + " d correct batch statistics toward them: with frozen statistics there are none to correct; drop one";
+        }
+        if (!conf.isTrackRunningStatistics()) {
+            String needs = conf.isFreezeStatistics() ? "freezeStatistics" : renorm != null ? "renorm " + renorm
+                    : conf.isCumulativeAverage() ? "cumulativeAverage" : null;
+            if (needs != null) {
+                return needs + " needs running statistics, got trackRunningStatistics(false): drop one";
+            }
+        }
         int k = conf.getVirtualBatchSize();
         if (k < 0 || k == 1) {
             return "virtualBatchSize must be 0 (off) or at least 2 examples per ghost batch, got " + k;
@@ -67,9 +78,12 @@ final class BatchNormValidation {
             if (on.isEmpty()) {
                 continue;
             }
-            if (conf.isLockGammaBeta()) {
-                return "gamma and beta are locked (lockGammaBeta), so the constraint " + c + " on " + on
-                        + " would never apply: drop it or unlock gamma and beta";
+            Set<String> fixed = new HashSet<>(on);
+            fixed.removeAll(BatchNormParamInitializer.getInstance().learnedKeys(conf));
+            if (!fixed.isEmpty()) {
+                return fixed + " not learned (" + (conf.isLockGammaBeta() ? "lockGammaBeta" : conf.isScale()
+                        ? "center(false)" : conf.isCenter() ? "scale(false)" : "center(false), scale(false)")
+                        + "), so the constraint " + c + " on " + on + " would never apply: drop it or learn " + fixed;
             }
             if (c instanceof BaseConstraint && ((BaseConstraint) c).getDimensions() != null) {
                 for (int d : ((BaseConstraint) c).getDimensions()) {

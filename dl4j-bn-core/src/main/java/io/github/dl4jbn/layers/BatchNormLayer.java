@@ -118,22 +118,28 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         conf.validate(() -> "BatchNorm " + layerId(), DL4JInvalidConfigException::new);   // edited since it was built?
         ChannelView view = InputLayout.of(input.shape(), conf, layerId());
         INDArray mask = InputLayout.mask(maskArray, input.shape(), view, layerId());
-        long rows = training ? ghostBatchRows() : input.size(0);
-        TensorRange[] ranges = ranges(mask, rows);
-        ChannelView sliceView = ranges.length == 1 ? view : InputLayout.of(sliceShape(rows), conf, layerId());
+        boolean frozen = training && conf.isFreezeStatistics();
+        boolean ownStatistics = training ? !frozen : !conf.isTrackRunningStatistics();   // normalize by the batch's own
+        GhostBatches ghosts = training && ownStatistics && conf.getVirtualBatchSize() > 0
+                ? GhostBatches.split(input.shape(), mask == null ? 0 : mask.length(), conf.getVirtualBatchSize(),
+                        rows -> InputLayout.of(sliceShape(rows), conf, layerId()))
+                : GhostBatches.whole(view, input.size(0));
         boolean collecting = !training && statistics.collecting();
         long m = view.valuesPerChannel();
-        for (TensorRange range : ranges) {                      // nothing is written before every slice is checked
-            long valid = mask == null ? sliceView.valuesPerChannel() : kernels.validPositions(new KernelInput(input, mask, range));
+        for (int s = 0; s < ghosts.count(); s++) {               // nothing is written before every slice is checked
+            TensorRange range = ghosts.range(s);
+            long valid = mask == null ? ghosts.view(s).valuesPerChannel() : kernels.validPositions(new KernelInput(input, mask, range));
             m = Math.min(m, valid);
-            if ((training || collecting) && valid < 2) {
+            if ((ownStatistics || collecting) && valid < 2) {
                 throw new DL4JInvalidInputException("BatchNorm " + layerId() + ": "
-                        + (training ? "training" : "estimating population statistics") + " needs more than one value"
-                        + " per channel to compute a batch variance, got input shape " + Arrays.toString(input.shape())
-                        + (ranges.length == 1 ? "" : " in ghost batches of " + rows + " examples")
+                        + (training ? "training" : collecting ? "estimating population statistics"
+                        : "inference without running statistics (trackRunningStatistics false)")
+                        + " needs more than one value per channel to compute a batch variance, got input shape "
+                        + Arrays.toString(input.shape())
+                        + (ghosts.count() == 1 ? "" : " in ghost batches of " + conf.getVirtualBatchSize() + " examples")
                         + (mask == null ? "" : " with " + valid + " unmasked position(s)")
                         + " (" + valid + " value per channel); use a mini-batch of 2 or more"
-                        + (training ? ", or inference mode" : ""));
+                        + (training && conf.isTrackRunningStatistics() ? ", or inference mode" : ""));
             }
         }
         applyDropOutIfNecessary(training, workspaceMgr);
@@ -145,11 +151,11 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         double[] gamma = gammaOrBeta(BatchNormParamInitializer.GAMMA, channels, conf.getGamma());
         double[] beta = gammaOrBeta(BatchNormParamInitializer.BETA, channels, conf.getBeta());
         Renorm renorm = training ? conf.getRenorm() : null;
-        boolean readsRunning = !training || renorm != null;               // inference, or renorm's r and d
+        boolean readsRunning = !ownStatistics || renorm != null;       // inference, frozen, or renorm's r and d
         double[] runningMean = readsRunning ? parameters.read(BatchNormParamInitializer.MEAN) : null;
         double[] runningVar = readsRunning ? parameters.read(BatchNormParamInitializer.VAR) : null;
         SlicedBatchNorm.Forward forward;
-        if (training) {
+        if (ownStatistics) {
             long iteration = getIterationCount();
             if (renorm != null && !warnedConstantRenorm && renorm.rMaxAt(0) + renorm.dMaxAt(0) > 1) {   // clipping at step 0
                 warnedConstantRenorm = true;
@@ -159,13 +165,14 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
             }
             SlicedBatchNorm.Clip clip = renorm == null ? null
                     : new SlicedBatchNorm.Clip(renorm.rMaxAt(iteration), renorm.dMaxAt(iteration));
-            forward = passes.train(input, mask, sliceView, ranges, gamma, beta, runningMean, runningVar,
-                    new SlicedBatchNorm.Options(conf.getEps(), conf.getNonFiniteBatches(), clip, layerId()), output);
-        } else {
+            forward = passes.train(input, mask, view, ghosts, gamma, beta, runningMean, runningVar,
+                    new SlicedBatchNorm.Options(conf.getEps(), conf.getNonFiniteBatches(), clip, layerId(),
+                            training ? "training" : "inference without running statistics"), output);
+        } else {                                                 // inference, or training with frozen statistics
             forward = passes.infer(input, mask, view, m, gamma, beta, runningMean, runningVar, conf.getEps(), output);
         }
         cache = forward;
-        runningUpdatePending = training;
+        runningUpdatePending = training && ownStatistics && conf.isTrackRunningStatistics();
         if (!(conf.getActivationFn() instanceof ActivationIdentity)) {
             output = conf.getActivationFn().getActivation(output, training);
             if (mask != null) {
@@ -175,45 +182,11 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         return output;
     }
 
-    /**
-     * @return examples per ghost batch in training: the configured virtual batch size, or the whole mini-batch
-     * @throws DL4JInvalidInputException if the mini-batch is no multiple of the virtual batch size
-     */
-    private long ghostBatchRows() {
-        int k = layerConf().getVirtualBatchSize();
-        long examples = input.size(0);
-        if (k == 0 || k == examples) {
-            return examples;
-        }
-        if (examples % k != 0) {
-            throw new DL4JInvalidInputException("BatchNorm " + layerId() + ": virtualBatchSize " + k + " needs a "
-                    + "mini-batch that is a multiple of " + k + " examples in training, got " + examples
-                    + " (input shape " + Arrays.toString(input.shape()) + ")");
-        }
-        return k;
-    }
-
     /** The input's shape with {@code rows} examples: one ghost batch's. */
     private long[] sliceShape(long rows) {
         long[] shape = input.shape().clone();
         shape[0] = rows;
         return shape;
-    }
-
-    /** The ranges of the ghost batches of {@code rows} examples (contiguous along the batch axis), or the whole. */
-    private TensorRange[] ranges(INDArray mask, long rows) {
-        long examples = input.size(0);
-        if (rows == examples) {
-            return new TensorRange[]{TensorRange.WHOLE};
-        }
-        int count = (int) (examples / rows);
-        long elements = input.length() / examples * rows;
-        long positions = mask == null ? 0 : mask.length() / examples * rows;
-        TensorRange[] ranges = new TensorRange[count];
-        for (int s = 0; s < count; s++) {
-            ranges[s] = new TensorRange(s * elements, elements, s * positions, positions);
-        }
-        return ranges;
     }
 
     /** Multiplies an array of the input's shape by the mask, broadcast along the channels. */
@@ -264,11 +237,9 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         dx = backpropDropOutIfPresent(dx);
 
         Gradient gradient = new DefaultGradient();
-        if (!conf.isLockGammaBeta()) {
-            parameters.writeGradient(BatchNormParamInitializer.GAMMA, dgamma, gradientViews.get(BatchNormParamInitializer.GAMMA));
-            parameters.writeGradient(BatchNormParamInitializer.BETA, dbeta, gradientViews.get(BatchNormParamInitializer.BETA));
-            gradient.gradientForVariable().put(BatchNormParamInitializer.GAMMA, gradientViews.get(BatchNormParamInitializer.GAMMA));
-            gradient.gradientForVariable().put(BatchNormParamInitializer.BETA, gradientViews.get(BatchNormParamInitializer.BETA));
+        for (String key : BatchNormParamInitializer.getInstance().learnedKeys(conf)) {
+            parameters.writeGradient(key, BatchNormParamInitializer.GAMMA.equals(key) ? dgamma : dbeta, gradientViews.get(key));
+            gradient.gradientForVariable().put(key, gradientViews.get(key));
         }
         for (String key : BatchNormParamInitializer.getInstance().statisticsKeys(conf)) {
             parameters.zeroGradient(key, gradientViews.get(key));          // statistics are not learned by gradient
@@ -301,6 +272,9 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
      * {@link Renorm}): past its ramp, r and d start at their bounds until the statistics settle.
      */
     public void resetRunningStatistics() {
+        if (!hasRunningStatistics()) {
+            return;                                              // trackRunningStatistics(false): nothing to reset
+        }
         double[] mean = parameters.read(BatchNormParamInitializer.MEAN);
         double[] variance = parameters.read(BatchNormParamInitializer.VAR);
         double[] count = layerConf().isCumulativeAverage() ? parameters.read(BatchNormParamInitializer.BATCH_COUNT) : null;
@@ -318,6 +292,7 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
      * Used by {@link io.github.dl4jbn.PopulationStatistics}; the layer's output is unaffected.
      */
     public void startPopulationAverage() {
+        requireRunningStatistics("a population average");
         statistics.startPopulationAverage();
     }
 
@@ -344,6 +319,7 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
      * @throws IllegalArgumentException if the average is empty or has another channel count; nothing is written
      */
     public void storePopulationAverage(PopulationAverage average) {
+        requireRunningStatistics("a population average");
         long channels = getParam(BatchNormParamInitializer.MEAN).length();
         if (average.batches() == 0 || average.mean().length != channels) {
             throw new IllegalArgumentException("BatchNorm " + layerId() + ": expected a population average over at least one batch of "
@@ -357,9 +333,50 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         }
     }
 
-    /** gamma or beta per channel: the parameter, or the configured constant when locked. */
-    private double[] gammaOrBeta(String key, int channels, double locked) {
-        return layerConf().isLockGammaBeta() ? parameters.constant(key, channels, locked) : parameters.read(key);
+    /**
+     * @return whether this layer keeps running statistics ({@code mean} and {@code var}); false with
+     *         {@link BatchNorm.Builder#trackRunningStatistics(boolean) trackRunningStatistics(false)}
+     */
+    public boolean hasRunningStatistics() {
+        return layerConf().isTrackRunningStatistics();
+    }
+
+    private void requireRunningStatistics(String what) {
+        if (!hasRunningStatistics()) {
+            throw new IllegalStateException("BatchNorm " + layerId() + " has no running statistics"
+                    + " (trackRunningStatistics false), so it cannot store " + what + "; expected a layer that tracks them");
+        }
+    }
+
+    /** gamma or beta per channel: the parameter, or the configured constant when it is not learned. */
+    private double[] gammaOrBeta(String key, int channels, double fixed) {
+        return BatchNormParamInitializer.getInstance().learnedKeys(layerConf()).contains(key)
+                ? parameters.read(key) : parameters.constant(key, channels, fixed);
+    }
+
+    /**
+     * Freezes or thaws this layer's running statistics from its next forward pass (see
+     * {@link BatchNorm.Builder#freezeStatistics(boolean)}): the switch is the layer's configuration, so JSON and
+     * {@code ModelSerializer} save it. {@link io.github.dl4jbn.FrozenStatistics} sets it on every layer of a network.
+     *
+     * @param freeze true: training normalizes with the running statistics and never moves them
+     * @throws DL4JInvalidConfigException if this layer has no running statistics or trains with renorm; nothing changes
+     */
+    public void setFreezeStatistics(boolean freeze) {
+        BatchNorm conf = layerConf();
+        boolean before = conf.isFreezeStatistics();
+        conf.setFreezeStatistics(freeze);
+        try {
+            conf.validate(() -> "BatchNorm " + layerId(), DL4JInvalidConfigException::new);
+        } catch (DL4JInvalidConfigException e) {
+            conf.setFreezeStatistics(before);
+            throw e;
+        }
+    }
+
+    /** @return whether this layer's running statistics are frozen (see {@link #setFreezeStatistics(boolean)}) */
+    public boolean isFreezeStatistics() {
+        return layerConf().isFreezeStatistics();
     }
 
     @Override

@@ -33,7 +33,9 @@ final class RunningStatistics {
 
     /**
      * One step of the running statistics from a training forward's slices: the batch values are the slices'
-     * averages ({@code mu_B}, and {@code m/(m-1) var_B} or {@code var_B}), channels a slice skipped keep their
+     * averages ({@code mu_B}, and {@code m/(m-1) var_B} or {@code var_B}, each with its slice's own m), weighted by
+     * their examples (equal weights for equal slices; a short last ghost batch counts for what it holds), and
+     * channels a slice skipped keep their
      * old values, then {@code running = w * running + (1 - w) * batch} with the moving average's or the
      * cumulative average's weight (Algorithm 2, line 10).
      *
@@ -53,11 +55,16 @@ final class RunningStatistics {
         }
         Arrays.fill(batchMean, 0.0);
         Arrays.fill(batchVariance, 0.0);
+        long examples = 0;
+        for (SlicedBatchNorm.Slice sl : slices) {
+            examples += sl.examples;
+        }
         for (SlicedBatchNorm.Slice sl : slices) {
             double factor = estimate == VarianceEstimate.UNBIASED ? ChannelMath.unbiasedFactor(sl.m) : 1.0;
+            double share = slices.length == 1 ? 1.0 : (double) sl.examples / examples;
             for (int c = 0; c < channels; c++) {
-                batchMean[c] += sl.mean[c] / slices.length;
-                batchVariance[c] += factor * sl.variance[c] / slices.length;          // m/(m-1) var_B, or var_B
+                batchMean[c] += share * sl.mean[c];
+                batchVariance[c] += share * factor * sl.variance[c];                  // m/(m-1) var_B, or var_B
             }
         }
         for (SlicedBatchNorm.Slice sl : slices) {

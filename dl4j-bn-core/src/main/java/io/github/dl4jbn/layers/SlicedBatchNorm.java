@@ -28,12 +28,13 @@ final class SlicedBatchNorm {
      * @param policy   what non-finite batch statistics do
      * @param clip     Batch Renormalization's bounds, or null for plain Batch Normalization
      * @param layerId  the layer's name, for messages
+     * @param purpose  what the statistics are for ("training"), for messages
      */
-    record Options(double eps, NonFinitePolicy policy, Clip clip, String layerId) {
+    record Options(double eps, NonFinitePolicy policy, Clip clip, String layerId, String purpose) {
     }
 
     /**
-     * One slice's forward: its range and m, the statistics it was normalized with, the channels whose running
+     * One slice's forward: its range, layout, examples and m, the statistics it was normalized with, the channels whose running
      * statistics it must not update ({@code skip}, null for none), and the gamma and beta the passes ran with:
      * the layer's, or under Batch Renormalization {@code gamma r} and {@code beta + gamma d}.
      */
@@ -46,6 +47,8 @@ final class SlicedBatchNorm {
         final double[] renormGamma;
         final double[] renormBeta;
         TensorRange range;
+        ChannelView view;
+        long examples;
         long m;
         boolean[] skip;
         double[] gamma;
@@ -68,8 +71,8 @@ final class SlicedBatchNorm {
      * What a forward keeps for its backward: per-channel vectors only, never a tensor.
      *
      * @param batchStatistics whether the slices were normalized with their own statistics (a training forward)
-     * @param view            the layout of one slice
-     * @param slices          the slices, in the order of the batch axis
+     * @param view            the layout of the whole input
+     * @param slices          the slices, in the order of the batch axis, each with its own layout
      */
     record Forward(boolean batchStatistics, ChannelView view, Slice[] slices) {
     }
@@ -99,8 +102,8 @@ final class SlicedBatchNorm {
      *
      * @param x           the input
      * @param mask        its mask, or null
-     * @param view        the layout of one slice
-     * @param ranges      the slices' ranges ({@link TensorRange#WHOLE} alone for the whole mini-batch)
+     * @param view        the layout of the whole input
+     * @param slices      the ghost batches ({@link GhostBatches#whole} for the whole mini-batch)
      * @param gamma       per-channel scale
      * @param beta        per-channel shift
      * @param runningMean the running mean, read by Batch Renormalization only (null without it)
@@ -109,16 +112,19 @@ final class SlicedBatchNorm {
      * @param out         the output, of x's shape
      * @return what the backward needs
      */
-    Forward train(INDArray x, INDArray mask, ChannelView view, TensorRange[] ranges, double[] gamma, double[] beta,
+    Forward train(INDArray x, INDArray mask, ChannelView view, GhostBatches ghosts, double[] gamma, double[] beta,
                   double[] runningMean, double[] runningVar, Options options, INDArray out) {
-        Slice[] slices = slices(ranges.length, view.channels());
-        for (int s = 0; s < ranges.length; s++) {                // every slice is judged before any is written
+        Slice[] slices = slices(ghosts.count(), view.channels());
+        for (int s = 0; s < slices.length; s++) {                // every slice is judged before any is written
             Slice sl = slices[s];
-            KernelInput in = new KernelInput(x, mask, ranges[s]);
-            sl.range = ranges[s];
-            sl.m = kernels.batchStatistics(in, view, sl.mean, sl.variance);                // Algorithm 1, lines 1-2
+            KernelInput in = new KernelInput(x, mask, ghosts.range(s));
+            ChannelView sliceView = ghosts.view(s);
+            sl.range = ghosts.range(s);
+            sl.view = sliceView;
+            sl.examples = ghosts.examples(s);
+            sl.m = kernels.batchStatistics(in, sliceView, sl.mean, sl.variance);           // Algorithm 1, lines 1-2
             sl.skip = guard.check(sl.mean, sl.variance, floatRange, options.policy(),
-                    () -> kernels.countNonFinite(in, view), options.layerId(), "training");
+                    () -> kernels.countNonFinite(in, sliceView), options.layerId(), options.purpose());
             ChannelMath.inverseStd(sl.variance, options.eps(), sl.invStd);
             sl.gamma = gamma;
             sl.beta = beta;
@@ -131,7 +137,7 @@ final class SlicedBatchNorm {
             }
         }
         for (Slice sl : slices) {
-            kernels.normalize(new KernelInput(x, mask, sl.range), view, sl.mean, sl.invStd, sl.gamma, sl.beta, out);
+            kernels.normalize(new KernelInput(x, mask, sl.range), sl.view, sl.mean, sl.invStd, sl.gamma, sl.beta, out);
         }
         return new Forward(true, view, slices);
     }
@@ -146,6 +152,8 @@ final class SlicedBatchNorm {
                   double[] runningMean, double[] runningVar, double eps, INDArray out) {
         Slice sl = slices(1, view.channels())[0];
         sl.range = TensorRange.WHOLE;
+        sl.view = view;
+        sl.examples = x.size(0);
         sl.m = m;
         sl.skip = null;
         sl.renormed = false;
@@ -160,7 +168,7 @@ final class SlicedBatchNorm {
     /** The forward's output again, into {@code out}: for an activation's backward, which needs its input. */
     void normalizeAgain(Forward f, INDArray x, INDArray mask, INDArray out) {
         for (Slice sl : f.slices()) {
-            kernels.normalize(new KernelInput(x, mask, sl.range), f.view(), sl.mean, sl.invStd, sl.gamma, sl.beta, out);
+            kernels.normalize(new KernelInput(x, mask, sl.range), sl.view, sl.mean, sl.invStd, sl.gamma, sl.beta, out);
         }
     }
 
@@ -178,7 +186,7 @@ final class SlicedBatchNorm {
         Arrays.fill(dgamma, 0.0);
         Arrays.fill(dbeta, 0.0);
         for (Slice sl : f.slices()) {
-            kernels.backward(new KernelInput(x, mask, sl.range), dy, f.view(), sl.m, sl.mean, sl.invStd, sl.gamma,
+            kernels.backward(new KernelInput(x, mask, sl.range), dy, sl.view, sl.m, sl.mean, sl.invStd, sl.gamma,
                     f.batchStatistics(), dx, sumDgamma, sumDbeta);
             if (sl.renormed) {
                 ChannelMath.renormGammaGradient(sumDgamma, sumDbeta, sl.r, sl.d);        // r sum(dy xhat) + d sum(dy)

@@ -15,9 +15,12 @@ import java.util.Map;
 
 /**
  * Lays out a {@link BatchNorm} layer's parameters in DL4J's flat parameter vector, in this order:
- * {@code gamma[C], beta[C]} (learned, absent when locked), {@code mean[C], var[C]} (running population
- * statistics, initially 0 and 1) and {@code batchCount[1]} (batches averaged so far, only with the cumulative
- * average). Without the cumulative average the layout equals that of DL4J's built-in layer with
+ * {@code gamma[C]} (learned, absent with {@code scale(false)}), {@code beta[C]} (learned, absent with
+ * {@code center(false)}), {@code mean[C], var[C]} (running population statistics, initially 0 and 1; absent with
+ * {@code trackRunningStatistics(false)}) and {@code batchCount[1]} (batches averaged so far, only with the
+ * cumulative average). A gamma or beta that is not learned has no parameter at all, rather than one the updater
+ * skips: then it has no updater state, no regularization, no gradient to normalize, and the flat parameter
+ * vector and its count match Keras's (which drops the weight). Without the cumulative average the layout equals that of DL4J's built-in layer with
  * {@code useLogStd(false)}, so flat parameter vectors can be copied between the two.
  */
 public final class BatchNormParamInitializer implements ParamInitializer {
@@ -48,23 +51,35 @@ public final class BatchNormParamInitializer implements ParamInitializer {
     }
 
     /**
-     * The learned parameters: gamma and beta, or none when they are locked.
+     * The learned parameters: gamma (with {@code scale}) and beta (with {@code center}).
      *
      * @param layer a {@link BatchNorm} configuration
-     * @return the keys
+     * @return the keys, gamma first
      */
     public List<String> learnedKeys(Layer layer) {
-        return bn(layer).isLockGammaBeta() ? Collections.emptyList() : List.of(GAMMA, BETA);
+        BatchNorm bn = bn(layer);
+        List<String> keys = new ArrayList<>(2);
+        if (bn.isScale()) {
+            keys.add(GAMMA);
+        }
+        if (bn.isCenter()) {
+            keys.add(BETA);
+        }
+        return keys;
     }
 
     /**
      * The running statistics, which the layer writes itself and which receive no gradient.
      *
      * @param layer a {@link BatchNorm} configuration
-     * @return mean, var, and batchCount with the cumulative average
+     * @return mean, var, and batchCount with the cumulative average; none without running statistics
      */
     public List<String> statisticsKeys(Layer layer) {
-        return bn(layer).isCumulativeAverage() ? List.of(MEAN, VAR, BATCH_COUNT) : List.of(MEAN, VAR);
+        BatchNorm bn = bn(layer);
+        if (!bn.isTrackRunningStatistics()) {
+            return Collections.emptyList();
+        }
+        return bn.isCumulativeAverage() ? List.of(MEAN, VAR, BATCH_COUNT) : List.of(MEAN, VAR);
     }
 
     @Override
