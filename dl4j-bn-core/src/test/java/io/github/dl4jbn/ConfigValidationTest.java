@@ -38,8 +38,21 @@ class ConfigValidationTest {
      * One invalid option: how the builder sets it, how a setter sets it, the JSON field and value as Jackson
      * writes them and the invalid value to write instead, and what the message must say.
      */
-    record Invalid(String name, Consumer<BatchNorm.Builder> builder, Consumer<BatchNorm> setter, String jsonField,
-                   String jsonValue, String message) {
+    record Invalid(String name, Consumer<BatchNorm.Builder> base, Consumer<BatchNorm.Builder> builder,
+                   Consumer<BatchNorm> setter, String jsonField, String jsonValue, String message) {
+        /** One option invalid on its own, on a layer with every default. */
+        Invalid(String name, Consumer<BatchNorm.Builder> builder, Consumer<BatchNorm> setter, String jsonField,
+                String jsonValue, String message) {
+            this(name, b -> { }, builder, setter, jsonField, jsonValue, message);
+        }
+
+        /** @return the valid layer the option is set on */
+        BatchNorm valid() {
+            BatchNorm.Builder b = new BatchNorm.Builder().name("bn");
+            base.accept(b);
+            return b.build();
+        }
+
         @Override
         public String toString() {
             return name;
@@ -67,7 +80,16 @@ class ConfigValidationTest {
                 new Invalid("virtualBatchSize -4", b -> b.virtualBatchSize(-4), c -> c.setVirtualBatchSize(-4), "virtualBatchSize", "-4",
                         "virtualBatchSize must be 0 (off) or at least 2 examples per ghost batch, got -4"),
                 new Invalid("no NCHW/NHWC format", null, c -> c.setCnn2dFormat(null), "cnn2dFormat", "null",
-                        "formats null/NCW/NCDHW")
+                        "formats null/NCW/NCDHW"),
+                new Invalid("freezeStatistics with renorm", b -> b.renorm(io.github.dl4jbn.conf.Renorm.constant(2, 1)),
+                        b -> b.freezeStatistics(true), c -> c.setFreezeStatistics(true), "freezeStatistics", "true",
+                        "freezeStatistics normalizes with the running statistics, got renorm Renorm(rMax=2.0, dMax=1.0) too"),
+                new Invalid("freezeStatistics without running statistics", b -> b.trackRunningStatistics(false),
+                        b -> b.freezeStatistics(true), c -> c.setFreezeStatistics(true), "freezeStatistics", "true",
+                        "freezeStatistics needs running statistics, got trackRunningStatistics(false)"),
+                new Invalid("cumulativeAverage without running statistics", b -> b.trackRunningStatistics(false),
+                        b -> b.cumulativeAverage(), c -> c.setCumulativeAverage(true), "cumulativeAverage", "true",
+                        "cumulativeAverage needs running statistics, got trackRunningStatistics(false)")
         ).map(Arguments::of);
     }
 
@@ -93,6 +115,7 @@ class ConfigValidationTest {
             return;                                                 // the builder takes no null for it at all
         }
         BatchNorm.Builder b = new BatchNorm.Builder().name("bn");
+        invalid.base().accept(b);
         invalid.builder().accept(b);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, b::build);
         assertEquals("BatchNorm \"bn\": " + invalid.message(), e.getMessage().substring(0, Math.min(e.getMessage().length(),
@@ -102,7 +125,7 @@ class ConfigValidationTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("invalid")
     void aSetterIsCaughtWhenTheNetworkIsBuilt(Invalid invalid) {
-        BatchNorm bn = valid();
+        BatchNorm bn = invalid.valid();
         MultiLayerConfiguration conf = conf(bn);
         invalid.setter().accept((BatchNorm) conf.getConf(0).getLayer());
         assertRefused(conf, invalid.message());
@@ -114,7 +137,7 @@ class ConfigValidationTest {
     void aSetterOnALiveNetworkIsRefusedAtItsNextCall(Invalid invalid) {
         MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().dataType(DataType.DOUBLE)
                 .updater(new org.nd4j.linalg.learning.config.Sgd(0.1)).list()
-                .layer(new BatchNorm.Builder().name("bn").build())
+                .layer(invalid.valid())
                 .layer(new org.deeplearning4j.nn.conf.layers.OutputLayer.Builder(
                         org.nd4j.linalg.lossfunctions.LossFunctions.LossFunction.MSE).nOut(2)
                         .activation(org.nd4j.linalg.activations.Activation.IDENTITY).build())
@@ -148,7 +171,7 @@ class ConfigValidationTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("invalid")
     void jsonAndYamlAreCheckedToo(Invalid invalid) {
-        MultiLayerConfiguration conf = conf(valid());
+        MultiLayerConfiguration conf = conf(invalid.valid());
         String json = conf.toJson();
         String field = "\"" + invalid.jsonField() + "\" : ";
         assertTrue(json.contains(field), json);

@@ -116,6 +116,12 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         runningUpdatePending = false;
         BatchNorm conf = layerConf();
         conf.validate(() -> "BatchNorm " + layerId(), DL4JInvalidConfigException::new);   // edited since it was built?
+        if (BatchNormParamInitializer.getInstance().numParams(conf) != numParams()) {
+            throw new DL4JInvalidConfigException("BatchNorm " + layerId() + ": the configuration now needs "
+                    + BatchNormParamInitializer.getInstance().paramKeys(conf) + ", got the parameters " + paramTable().keySet()
+                    + " the network was built with: center, scale, trackRunningStatistics and cumulativeAverage change"
+                    + " the parameter layout, so set them before the network is built. Nothing was written");
+        }
         ChannelView view = InputLayout.of(input.shape(), conf, layerId());
         INDArray mask = InputLayout.mask(maskArray, input.shape(), view, layerId());
         boolean frozen = training && conf.isFreezeStatistics();

@@ -40,6 +40,7 @@ import java.util.Random;
 import java.util.Set;
 import java.util.stream.Stream;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -301,5 +302,45 @@ class GradientCheckTest {
                 .epsilon(EPSILON).maxRelError(MAX_REL_ERROR).minAbsoluteError(MIN_ABS_ERROR)
                 .print(GradientCheckUtil.PrintMode.FAILURES_ONLY).excludeParams(Set.of("1_mean", "1_var"))),
                 "renorm " + renorm + ", ghost batches " + ghost);
+    }
+
+    /**
+     * The statistics modes: center or scale off (the fixed one has no parameter to check), frozen statistics (the
+     * gradient through the affine map only, with running statistics far from the batch's so that a gradient
+     * through the batch statistics would differ), no running statistics, and a short last ghost batch (7 = 3 + 4).
+     */
+    @ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"center off", "scale off", "frozen", "frozen, scale off",
+            "no running statistics", "short ghost batch"})
+    void statisticsModes(String mode) {
+        BatchNorm.Builder b = new BatchNorm.Builder().decay(0.9999);
+        switch (mode) {
+            case "center off" -> b.center(false).beta(0.3);
+            case "scale off" -> b.scale(false).gamma(1.7);
+            case "frozen" -> b.freezeStatistics(true);
+            case "frozen, scale off" -> b.freezeStatistics(true).scale(false);
+            case "no running statistics" -> b.trackRunningStatistics(false);
+            default -> b.virtualBatchSize(3);
+        }
+        MultiLayerConfiguration conf = base().list()
+                .layer(new DenseLayer.Builder().nOut(5).activation(Activation.IDENTITY).hasBias(false).build())
+                .layer(b.build())
+                .layer(new DenseLayer.Builder().nOut(4).activation(Activation.TANH).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(3).activation(Activation.SOFTMAX).build())
+                .setInputType(InputType.feedForward(4)).build();
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        if (mode.startsWith("frozen")) {
+            net.getLayer(1).setParam("mean", Nd4j.valueArrayOf(new long[]{1, 5}, -1.0, DataType.DOUBLE));
+            net.getLayer(1).setParam("var", Nd4j.valueArrayOf(new long[]{1, 5}, 4.0, DataType.DOUBLE));
+        }
+        Set<String> statistics = mode.equals("no running statistics") ? Set.of() : Set.of("1_mean", "1_var");
+        assertTrue(GradientCheckUtil.checkGradients(new GradientCheckUtil.MLNConfig().net(net)
+                .input(gaussian(new long[]{7, 4}, 41, 0.5, 1)).labels(oneHot(7, 3, 42))
+                .epsilon(EPSILON).maxRelError(MAX_REL_ERROR).minAbsoluteError(MIN_ABS_ERROR)
+                .print(GradientCheckUtil.PrintMode.FAILURES_ONLY).excludeParams(statistics)), mode);
+        assertEquals(mode.contains("center off") || mode.contains("scale off") ? 1 : 2,
+                net.getLayer(1).paramTable().keySet().stream().filter(k -> k.equals("gamma") || k.equals("beta")).count(),
+                "learned parameters of " + mode);
     }
 }
