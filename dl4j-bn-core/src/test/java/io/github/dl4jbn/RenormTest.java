@@ -206,12 +206,32 @@ class RenormTest {
         Renorm r = Renorm.warmUp(3, 5, 100, 200);
         assertEquals(1.0, r.rMaxAt(0));
         assertEquals(0.0, r.dMaxAt(99));
-        assertEquals(1.0, r.rMaxAt(100));
-        assertEquals(2.0, r.rMaxAt(200), 1e-12);
-        assertEquals(2.5, r.dMaxAt(200), 1e-12);
-        assertEquals(3.0, r.rMaxAt(300));
+        assertEquals(1.0, r.rMaxAt(99), "held for exactly 100 iterations, 0 to 99");
+        assertEquals(1.01, r.rMaxAt(100), 1e-12, "the ramp's first iteration already relaxes, by 1/200");
+        assertEquals(2.0, r.rMaxAt(199), 1e-12);
+        assertEquals(2.5, r.dMaxAt(199), 1e-12);
+        assertEquals(2.99, r.rMaxAt(298), 1e-12);
+        assertEquals(3.0, r.rMaxAt(299), "final at hold + ramp - 1");
         assertEquals(5.0, r.dMaxAt(10_000));
         assertEquals(3.0, Renorm.constant(3, 5).rMaxAt(0));
+        Renorm jump = Renorm.warmUp(3, 5, 100, 0);
+        assertEquals(1.0, jump.rMaxAt(99), "without a ramp, held for the same 100 iterations");
+        assertEquals(3.0, jump.rMaxAt(100));
+    }
+
+    /** Through fit: hold 3 is plain BatchNorm for fit steps 1 to 3 exactly (iterations 0-2); the 4th relaxes. */
+    @Test
+    void holdIterationsArePlainBatchNormForExactlyThatManyFitSteps() {
+        MultiLayerNetwork plain = classifier(new BatchNorm.Builder().build(), DataType.FLOAT);
+        MultiLayerNetwork held = classifier(new BatchNorm.Builder().renorm(Renorm.warmUp(3, 5, 3, 2)).build(), DataType.FLOAT);
+        for (int i = 0; i < 3; i++) {
+            plain.fit(batch(i, 16));
+            held.fit(batch(i, 16));
+        }
+        assertSameBits(plain, held, "after the 3 held steps");
+        plain.fit(batch(3, 16));
+        held.fit(batch(3, 16));
+        assertNotEquals(Nets.values(plain.params())[0], Nets.values(held.params())[0], "the 4th step clips with rMax 2, dMax 2.5");
     }
 
     @Test

@@ -10,9 +10,20 @@ import java.util.Objects;
  * with {@code xhat * r + d}, where {@code r = clip(sigma_B / sigma, 1/rMax, rMax)} and
  * {@code d = clip((mu_B - mu) / sigma, -dMax, dMax)} are taken as constants in the backward pass.
  *
- * <p>{@code rMax} and {@code dMax} start at 1 and 0 (plain Batch Normalization) for {@code holdIterations}
- * iterations, then grow linearly to their final values over {@code rampIterations} more, as in the paper's
- * experiments (there: 5,000 steps held, then rMax to 3 and dMax to 5 over tens of thousands of steps). The
+ * <p>{@code rMax} and {@code dMax} are 1 and 0 (plain Batch Normalization) for exactly {@code holdIterations}
+ * iterations (0 to hold - 1), then grow linearly over {@code rampIterations} more, reaching their final values at
+ * iteration {@code hold + ramp - 1}, as in the paper's experiments (there: 5,000 steps held, then rMax to 3 and
+ * dMax to 5 over tens of thousands of steps). The iteration is the one {@code fit} passes in: the network's
+ * iteration count, which counts the mini-batches {@code fit} has trained on (0 for the first); nothing else
+ * advances the schedule, so forward calls outside {@code fit}, {@code output} and the population pass do not.
+ *
+ * <p>Where sigma comes from: r and d use {@code sigma = sqrt(running variance + eps)}, the layer's running
+ * variance, the one inference uses (by default the unbiased {@code m/(m-1) var_B} of Algorithm 2 of the 2015
+ * paper). The 2017 paper instead keeps a moving average of {@code sigma_B = sqrt(var_B + eps)} itself, a second
+ * set of statistics that its inference also uses. This layer keeps one set, so that renorm changes training only
+ * and inference stays Algorithm 2. The difference shows with small batches: {@code E[sigma_B]} is below the
+ * population sigma, so here r settles below 1, near {@code sqrt((m-1)/m)} (about 0.87 for slices of 4), where the
+ * paper's r settles near 1; rMax bounds it from below by {@code 1/rMax} all the same. The
  * iteration is the network's own iteration count, which ModelSerializer saves, so a restored network continues
  * the schedule where it stopped. {@code TransferLearning} builds a network whose count starts at 0, so the
  * warm-up starts again there; that count also drives the network's learning-rate schedules and updaters, so it
@@ -103,7 +114,9 @@ public final class Renorm implements Serializable {
     }
 
     /**
-     * How far the ramp has gone at an iteration: 0 while held, 1 once the ramp is over.
+     * How far the ramp has gone at an iteration: 0 for the {@code holdIterations} iterations 0 to hold - 1, then
+     * {@code k / rampIterations} at iteration {@code hold + k - 1}, so the ramp's last iteration, hold + ramp - 1,
+     * is the first at the final values. Held for exactly {@code holdIterations} iterations, ramp or none.
      *
      * @param iteration the network's iteration count
      * @return the fraction in [0, 1]
@@ -115,7 +128,7 @@ public final class Renorm implements Serializable {
         if (rampIterations == 0) {
             return 1;
         }
-        return Math.min(1.0, (double) (iteration - holdIterations) / rampIterations);
+        return Math.min(1.0, (double) (iteration - holdIterations + 1) / rampIterations);
     }
 
     /**

@@ -56,6 +56,28 @@ final class Charts {
         BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);
     }
 
+    /**
+     * Grouped bars: one group per category, one bar per series, saved as PNG.
+     *
+     * @param file       the PNG file
+     * @param title      chart title
+     * @param yTitle     y-axis title
+     * @param categories the groups' names
+     * @param series     each series' name and one value per category
+     * @param yMin       lower y bound
+     */
+    static void bars(Path file, String title, String yTitle, List<String> categories,
+                     java.util.Map<String, List<Double>> series, double yMin) throws IOException {
+        org.knowm.xchart.CategoryChart chart = new org.knowm.xchart.CategoryChartBuilder().width(1000).height(500)
+                .title(title).yAxisTitle(yTitle).build();
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS);
+        chart.getStyler().setChartBackgroundColor(java.awt.Color.WHITE);
+        chart.getStyler().setYAxisMin(yMin);
+        chart.getStyler().setYAxisMax(1.0);
+        series.forEach((name, values) -> chart.addSeries(name, categories, values));
+        BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);
+    }
+
     /** A series of points in one colour: joined by a line, or markers alone. */
     record Points(String name, double[] x, double[] y, java.awt.Color color, boolean joined) {
     }

@@ -12,11 +12,11 @@ import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.util.Properties;
 
-/** Entry point of the examples: {@code paper-mnist}, {@code cnn-mnist}, {@code batch-noise}, {@code regularization}, {@code accelerate}, {@code small-batch}. */
+/** Entry point of the examples: {@code paper-mnist}, {@code cnn-mnist}, {@code batch-noise}, {@code regularization}, {@code accelerate}, {@code small-batch}, {@code adapt}. */
 @Command(name = "dl4j-bn", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Batch Normalization experiments on MNIST with DL4J.",
         subcommands = {PaperMnist.class, CnnMnist.class, BatchNoise.class, Regularization.class, Accelerate.class,
-                SmallBatch.class})
+                SmallBatch.class, Adapt.class})
 public class Main implements Runnable {
 
     /** Exit code of a run that failed on the user's input: bad data, a file that cannot be written. */

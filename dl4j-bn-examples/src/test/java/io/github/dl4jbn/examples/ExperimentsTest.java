@@ -58,6 +58,35 @@ class ExperimentsTest {
         assertTrue(Files.readString(out.resolve("report.md")).contains("| BatchNorm + dropout |"));
     }
 
+    /** A short adapt run writes every file; the clean domain's AdaBN row is the population pass on clean images. */
+    @Test
+    void adaptCommandWritesItsFiles(@TempDir Path out) throws IOException {
+        run(new Adapt(), "--steps", "60", "--test-limit", "400", "--data", "data/mnist", "--out", out.toString());
+        assertWritten(out, "adapt.csv", "adapt.png", "report.md");
+        String report = Files.readString(out.resolve("report.md"));
+        for (DomainShift d : DomainShift.values()) {
+            assertTrue(report.contains("| " + d.label() + " |"), d + " in " + report);
+        }
+        List<String> csv = Files.readAllLines(out.resolve("adapt.csv"));
+        assertEquals(1 + 3 * DomainShift.values().length, csv.size(), String.join("\n", csv));
+    }
+
+    /** Rotating by 90 degrees turns a row into a column; the contrast shift is exactly 0.5 x + 0.3. */
+    @Test
+    void theDomainShiftsDoWhatTheySay() {
+        float[] pixels = new float[9];
+        pixels[1] = 1f;                                             // top middle of a 3x3 image
+        io.github.dl4jbn.examples.mnist.MnistData one = new io.github.dl4jbn.examples.mnist.MnistData(pixels, new byte[]{7}, 3, 3);
+        float[] turned = DomainShift.rotate(one, Math.PI / 2).pixels();
+        assertEquals(1f, turned[3] + turned[5], 1e-5f, "a quarter turn moves the top middle to a side middle");
+        assertEquals(0f, turned[1], 1e-5f);
+        float[] contrast = DomainShift.CONTRAST.apply(one, 0).pixels();
+        assertEquals(0.8f, contrast[1], 1e-6f);
+        assertEquals(0.3f, contrast[0], 1e-6f);
+        assertEquals(0f, DomainShift.INVERTED.apply(one, 0).pixels()[1], 1e-6f);
+        assertEquals(7, DomainShift.NOISE.apply(one, 0).labels()[0], "labels stay");
+    }
+
     @Test
     void accelerateCommandWritesItsFiles(@TempDir Path out) throws IOException {
         run(new Accelerate(), "--steps", "30", "--eval-every", "15", "--data", "data/mnist", "--out", out.toString());

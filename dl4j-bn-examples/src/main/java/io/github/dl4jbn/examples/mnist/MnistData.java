@@ -31,4 +31,19 @@ public record MnistData(float[] pixels, byte[] labels, int rows, int cols) {
         int keep = Math.min(n, count());
         return new MnistData(java.util.Arrays.copyOf(pixels, keep * imageSize()), java.util.Arrays.copyOf(labels, keep), rows, cols);
     }
+
+    /**
+     * Images {@code [from, to)} of this split.
+     *
+     * @param from the first image
+     * @param to   one past the last image
+     * @return a smaller split sharing nothing with this one
+     */
+    public MnistData slice(int from, int to) {
+        if (from < 0 || to > count() || from > to) {
+            throw new IllegalArgumentException("expected images [from, to) within 0.." + count() + ", got [" + from + ", " + to + ")");
+        }
+        return new MnistData(java.util.Arrays.copyOfRange(pixels, from * imageSize(), to * imageSize()),
+                java.util.Arrays.copyOfRange(labels, from, to), rows, cols);
+    }
 }
