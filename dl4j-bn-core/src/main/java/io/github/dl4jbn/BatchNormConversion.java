@@ -9,6 +9,8 @@ import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.graph.GraphVertex;
 import org.deeplearning4j.nn.conf.graph.LayerVertex;
+import org.deeplearning4j.nn.conf.InputPreProcessor;
+import org.deeplearning4j.nn.conf.layers.ActivationLayer;
 import org.deeplearning4j.nn.conf.layers.BaseLayer;
 import org.deeplearning4j.nn.conf.layers.BatchNormalization;
 import org.deeplearning4j.nn.graph.ComputationGraph;
@@ -18,6 +20,9 @@ import org.nd4j.linalg.activations.impl.ActivationIdentity;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.UnaryOperator;
 
@@ -30,7 +35,9 @@ import java.util.function.UnaryOperator;
  * training mode. Towards ours the running variance keeps DL4J's {@link VarianceEstimate#BIASED} convention
  * unless another estimate is asked for, and a locked gamma/beta becomes {@code center(false), scale(false)}.
  * Towards the built-in layer, options it cannot express are refused with an error naming the layer: an
- * activation, renorm, ghost batches, only one of center and scale, no running statistics, frozen statistics.
+ * renorm, ghost batches, only one of center and scale, no running statistics, frozen statistics. An activation on
+ * ours becomes an {@link ActivationLayer} after the built-in layer (which ignores its own); towards ours, a
+ * following ActivationLayer merges into the layer when asked ({@code toOurs(net, true)}).
  */
 public final class BatchNormConversion {
 
@@ -42,15 +49,29 @@ public final class BatchNormConversion {
      * @return the configuration with every built-in BatchNormalization replaced by a BIASED BatchNorm
      */
     public static MultiLayerConfiguration toOurs(MultiLayerConfiguration conf) {
-        return convert(conf, l -> l instanceof BatchNormalization ? ours((BatchNormalization) l, VarianceEstimate.BIASED) : l);
+        return toOurs(conf, false);
+    }
+
+    /**
+     * As {@link #toOurs(MultiLayerConfiguration)}, and on request with each {@link ActivationLayer} that directly
+     * follows a built-in layer (no preprocessor, no dropout between) merged into ours as its activation.
+     *
+     * @param conf             the configuration to convert; it is not changed
+     * @param mergeActivations merge a following ActivationLayer into the converted layer
+     * @return the converted configuration
+     */
+    public static MultiLayerConfiguration toOurs(MultiLayerConfiguration conf, boolean mergeActivations) {
+        return toOursMerging(conf, mergeActivations).conf();
     }
 
     /**
      * @param conf the configuration to convert; it is not changed
-     * @return the configuration with every BatchNorm replaced by a built-in BatchNormalization (useLogStd false)
+     * @return the configuration with every BatchNorm replaced by a built-in BatchNormalization (useLogStd false),
+     *         followed by an {@link ActivationLayer} where ours applies an activation (the built-in layer ignores
+     *         its own)
      */
     public static MultiLayerConfiguration toBuiltIn(MultiLayerConfiguration conf) {
-        return convert(conf, l -> l instanceof BatchNorm ? builtIn((BatchNorm) l) : l);
+        return toBuiltInSplitting(conf).conf();
     }
 
     /**
@@ -62,11 +83,80 @@ public final class BatchNormConversion {
     }
 
     /**
+     * As {@link #toOurs(ComputationGraphConfiguration)}, and on request with each {@link ActivationLayer} vertex
+     * that is the only consumer of a built-in layer (which is no network output) merged into ours: its consumers
+     * then read the converted layer's vertex.
+     *
+     * @param conf             the graph configuration to convert; it is not changed
+     * @param mergeActivations merge a following ActivationLayer into the converted layer
+     * @return the converted graph configuration
+     */
+    public static ComputationGraphConfiguration toOurs(ComputationGraphConfiguration conf, boolean mergeActivations) {
+        ComputationGraphConfiguration out = toOurs(conf);
+        if (!mergeActivations) {
+            return out;
+        }
+        Map<String, GraphVertex> vertices = out.getVertices();
+        Map<String, List<String>> inputs = out.getVertexInputs();
+        for (String name : new ArrayList<>(vertices.keySet())) {
+            if (!(layerOf(vertices.get(name)) instanceof BatchNorm bn) || out.getNetworkOutputs().contains(name)
+                    || !(conf.getVertices().get(name) instanceof LayerVertex original)
+                    || !(original.getLayerConf().getLayer() instanceof BatchNormalization)) {
+                continue;
+            }
+            List<String> consumers = inputs.entrySet().stream().filter(e -> e.getValue().contains(name))
+                    .map(Map.Entry::getKey).toList();
+            if (consumers.size() != 1 || !(vertices.get(consumers.get(0)) instanceof LayerVertex act)
+                    || !mergeable(act.getLayerConf().getLayer()) || act.getPreProcessor() != null
+                    || inputs.get(consumers.get(0)).size() != 1) {
+                continue;
+            }
+            String activation = consumers.get(0);
+            bn.setActivationFn(((ActivationLayer) act.getLayerConf().getLayer()).getActivationFn());
+            vertices.remove(activation);
+            inputs.remove(activation);
+            for (List<String> list : inputs.values()) {
+                list.replaceAll(v -> v.equals(activation) ? name : v);
+            }
+            out.getNetworkOutputs().replaceAll(v -> v.equals(activation) ? name : v);
+        }
+        return out;
+    }
+
+    /**
      * @param conf the configuration to convert; it is not changed
-     * @return the graph configuration with every BatchNorm replaced by a built-in BatchNormalization
+     * @return the graph configuration with every BatchNorm replaced by a built-in BatchNormalization, and a
+     *         vertex {@code <name>-activation} holding its activation where ours applies one
      */
     public static ComputationGraphConfiguration toBuiltIn(ComputationGraphConfiguration conf) {
-        return convert(conf, l -> l instanceof BatchNorm ? builtIn((BatchNorm) l) : l);
+        ComputationGraphConfiguration out = conf.clone();
+        Map<String, GraphVertex> vertices = out.getVertices();
+        Map<String, List<String>> inputs = out.getVertexInputs();
+        for (String name : new ArrayList<>(vertices.keySet())) {
+            if (!(layerOf(vertices.get(name)) instanceof BatchNorm bn)) {
+                continue;
+            }
+            NeuralNetConfiguration c = ((LayerVertex) vertices.get(name)).getLayerConf();
+            c.setLayer(builtIn(bn));
+            if (bn.getActivationFn() instanceof ActivationIdentity) {
+                continue;
+            }
+            String activation = name + "-activation";
+            if (vertices.containsKey(activation)) {
+                throw new IllegalArgumentException("BatchNorm \"" + name + "\": its activation needs a vertex \"" + activation
+                        + "\", and the graph has one already; rename it");
+            }
+            NeuralNetConfiguration actConf = c.clone();
+            actConf.clearVariables();                                    // no parameters of its own
+            actConf.setLayer(activationLayer(bn));
+            for (List<String> list : inputs.values()) {
+                list.replaceAll(v -> v.equals(name) ? activation : v);
+            }
+            out.getNetworkOutputs().replaceAll(v -> v.equals(name) ? activation : v);
+            vertices.put(activation, new LayerVertex(actConf, null));
+            inputs.put(activation, new ArrayList<>(List.of(name)));
+        }
+        return out;
     }
 
     /**
@@ -74,7 +164,16 @@ public final class BatchNormConversion {
      * @return a new network with our BatchNorm in place of the built-in layer, parameters carried over
      */
     public static MultiLayerNetwork toOurs(MultiLayerNetwork net) {
-        return copy(net, toOurs(net.getLayerWiseConfigurations()));
+        return toOurs(net, false);
+    }
+
+    /**
+     * @param net              the trained network; it is not changed
+     * @param mergeActivations merge an ActivationLayer that directly follows a built-in layer into ours
+     * @return a new network with our BatchNorm in place of the built-in layer, parameters carried over
+     */
+    public static MultiLayerNetwork toOurs(MultiLayerNetwork net, boolean mergeActivations) {
+        return copy(net, toOursMerging(net.getLayerWiseConfigurations(), mergeActivations));
     }
 
     /**
@@ -82,7 +181,7 @@ public final class BatchNormConversion {
      * @return a new network with the built-in layer in place of our BatchNorm, parameters carried over
      */
     public static MultiLayerNetwork toBuiltIn(MultiLayerNetwork net) {
-        return copy(net, toBuiltIn(net.getLayerWiseConfigurations()));
+        return copy(net, toBuiltInSplitting(net.getLayerWiseConfigurations()));
     }
 
     /**
@@ -91,6 +190,15 @@ public final class BatchNormConversion {
      */
     public static ComputationGraph toOurs(ComputationGraph graph) {
         return copy(graph, toOurs(graph.getConfiguration()));
+    }
+
+    /**
+     * @param graph            the trained graph; it is not changed
+     * @param mergeActivations merge an ActivationLayer vertex that only follows a built-in layer into ours
+     * @return a new graph with our BatchNorm in place of the built-in layer, parameters carried over
+     */
+    public static ComputationGraph toOurs(ComputationGraph graph, boolean mergeActivations) {
+        return copy(graph, toOurs(graph.getConfiguration(), mergeActivations));
     }
 
     /**
@@ -111,10 +219,6 @@ public final class BatchNormConversion {
     }
 
     static BatchNormalization builtIn(BatchNorm b) {
-        if (!(b.getActivationFn() instanceof ActivationIdentity)) {
-            throw new IllegalArgumentException("BatchNorm \"" + b.getLayerName() + "\" applies " + b.getActivationFn()
-                    + ", which DL4J's BatchNormalization would ignore: move it to an ActivationLayer first");
-        }
         if (b.isCenter() != b.isScale()) {
             throw new IllegalArgumentException("BatchNorm \"" + b.getLayerName() + "\" learns only "
                     + (b.isScale() ? "gamma (center(false))" : "beta (scale(false))") + ", which DL4J's BatchNormalization"
@@ -145,20 +249,92 @@ public final class BatchNormConversion {
         return bn;
     }
 
+    /** A converted configuration, and for each of its layers the source layer's index (-1: a new ActivationLayer). */
+    private record Converted(MultiLayerConfiguration conf, int[] sourceOf) {
+    }
+
+    /** Ours for each built-in layer, each followed by its ActivationLayer merged in where asked and possible. */
+    private static Converted toOursMerging(MultiLayerConfiguration conf, boolean mergeActivations) {
+        MultiLayerConfiguration out = conf.clone();
+        List<NeuralNetConfiguration> confs = new ArrayList<>();
+        Map<Integer, InputPreProcessor> pre = new HashMap<>();
+        List<Integer> sourceOf = new ArrayList<>();
+        List<NeuralNetConfiguration> in = out.getConfs();
+        for (int i = 0; i < in.size(); i++) {
+            NeuralNetConfiguration c = in.get(i);
+            if (out.getInputPreProcessors().containsKey(i)) {
+                pre.put(confs.size(), out.getInputPreProcessors().get(i));
+            }
+            confs.add(c);
+            sourceOf.add(i);
+            if (!(c.getLayer() instanceof BatchNormalization b)) {
+                continue;
+            }
+            BatchNorm ours = ours(b, VarianceEstimate.BIASED);
+            c.setLayer(ours);
+            if (mergeActivations && i + 1 < in.size() && mergeable(in.get(i + 1).getLayer())
+                    && !out.getInputPreProcessors().containsKey(i + 1)) {
+                ours.setActivationFn(((ActivationLayer) in.get(i + 1).getLayer()).getActivationFn());
+                i++;                                                     // the ActivationLayer is merged
+            }
+        }
+        out.setConfs(confs);
+        out.setInputPreProcessors(pre);
+        return new Converted(out, sourceOf.stream().mapToInt(Integer::intValue).toArray());
+    }
+
+    /** The built-in layer for each of ours, followed by an ActivationLayer where ours applies an activation. */
+    private static Converted toBuiltInSplitting(MultiLayerConfiguration conf) {
+        MultiLayerConfiguration out = conf.clone();
+        List<NeuralNetConfiguration> confs = new ArrayList<>();
+        Map<Integer, InputPreProcessor> pre = new HashMap<>();
+        List<Integer> sourceOf = new ArrayList<>();
+        List<NeuralNetConfiguration> in = out.getConfs();
+        for (int i = 0; i < in.size(); i++) {
+            NeuralNetConfiguration c = in.get(i);
+            if (out.getInputPreProcessors().containsKey(i)) {
+                pre.put(confs.size(), out.getInputPreProcessors().get(i));
+            }
+            confs.add(c);
+            sourceOf.add(i);
+            if (c.getLayer() instanceof BatchNorm b) {
+                c.setLayer(builtIn(b));
+                if (!(b.getActivationFn() instanceof ActivationIdentity)) {
+                    NeuralNetConfiguration actConf = c.clone();
+                    actConf.clearVariables();                            // no parameters of its own
+                    actConf.setLayer(activationLayer(b));
+                    confs.add(actConf);
+                    sourceOf.add(-1);
+                }
+            }
+        }
+        out.setConfs(confs);
+        out.setInputPreProcessors(pre);
+        return new Converted(out, sourceOf.stream().mapToInt(Integer::intValue).toArray());
+    }
+
+    /** An ActivationLayer a BatchNorm can take over: a plain activation, no dropout or constraints of its own. */
+    private static boolean mergeable(org.deeplearning4j.nn.conf.layers.Layer layer) {
+        return layer instanceof ActivationLayer a && a.getIDropout() == null && a.getActivationFn() != null
+                && (a.getConstraints() == null || a.getConstraints().isEmpty());
+    }
+
+    /** The ActivationLayer that carries a BatchNorm's activation after DL4J's layer, which would ignore it. */
+    private static ActivationLayer activationLayer(BatchNorm b) {
+        return new ActivationLayer.Builder().name(b.getLayerName() == null ? null : b.getLayerName() + "-activation")
+                .activation(b.getActivationFn()).build();
+    }
+
+    private static org.deeplearning4j.nn.conf.layers.Layer layerOf(GraphVertex v) {
+        return v instanceof LayerVertex lv ? lv.getLayerConf().getLayer() : null;
+    }
+
     private static void carryTraining(BaseLayer from, BaseLayer to) {
         to.setIUpdater(from.getIUpdater());
         to.setBiasUpdater(from.getBiasUpdater());
         to.setGradientNormalization(from.getGradientNormalization());
         to.setGradientNormalizationThreshold(from.getGradientNormalizationThreshold());
         to.setWeightInitFn(from.getWeightInitFn());
-    }
-
-    private static MultiLayerConfiguration convert(MultiLayerConfiguration conf, UnaryOperator<org.deeplearning4j.nn.conf.layers.Layer> f) {
-        MultiLayerConfiguration out = conf.clone();
-        for (NeuralNetConfiguration c : out.getConfs()) {
-            c.setLayer(f.apply(c.getLayer()));
-        }
-        return out;
     }
 
     private static ComputationGraphConfiguration convert(ComputationGraphConfiguration conf, UnaryOperator<org.deeplearning4j.nn.conf.layers.Layer> f) {
@@ -172,11 +348,13 @@ public final class BatchNormConversion {
         return out;
     }
 
-    private static MultiLayerNetwork copy(MultiLayerNetwork from, MultiLayerConfiguration conf) {
-        MultiLayerNetwork to = new MultiLayerNetwork(conf);
+    private static MultiLayerNetwork copy(MultiLayerNetwork from, Converted converted) {
+        MultiLayerNetwork to = new MultiLayerNetwork(converted.conf());
         to.init();
-        for (int i = 0; i < from.getnLayers(); i++) {
-            copyParams(from.getLayer(i), to.getLayer(i));
+        for (int i = 0; i < to.getnLayers(); i++) {
+            if (converted.sourceOf()[i] >= 0) {
+                copyParams(from.getLayer(converted.sourceOf()[i]), to.getLayer(i));
+            }
         }
         copyUpdaterState(from.getUpdater() == null ? null : from.getUpdater().getStateViewArray(),
                 to.getUpdater() == null ? null : to.getUpdater().getStateViewArray());
@@ -187,7 +365,10 @@ public final class BatchNormConversion {
         ComputationGraph to = new ComputationGraph(conf);
         to.init();
         for (Layer l : from.getLayers()) {
-            copyParams(l, to.getLayer(l.conf().getLayer().getLayerName()));
+            String name = l.conf().getLayer().getLayerName();
+            if (to.getConfiguration().getVertices().containsKey(name)) {   // not an ActivationLayer merged away
+                copyParams(l, to.getLayer(name));
+            }
         }
         copyUpdaterState(from.getUpdater() == null ? null : from.getUpdater().getStateViewArray(),
                 to.getUpdater() == null ? null : to.getUpdater().getStateViewArray());
