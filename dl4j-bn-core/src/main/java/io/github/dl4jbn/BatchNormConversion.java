@@ -146,9 +146,7 @@ public final class BatchNormConversion {
                 throw new IllegalArgumentException("BatchNorm \"" + name + "\": its activation needs a vertex \"" + activation
                         + "\", and the graph has one already; rename it");
             }
-            NeuralNetConfiguration actConf = c.clone();
-            actConf.clearVariables();                                    // no parameters of its own
-            actConf.setLayer(activationLayer(bn));
+            NeuralNetConfiguration actConf = activationConf(c, bn);
             for (List<String> list : inputs.values()) {
                 list.replaceAll(v -> v.equals(name) ? activation : v);
             }
@@ -255,58 +253,71 @@ public final class BatchNormConversion {
 
     /** Ours for each built-in layer, each followed by its ActivationLayer merged in where asked and possible. */
     private static Converted toOursMerging(MultiLayerConfiguration conf, boolean mergeActivations) {
-        MultiLayerConfiguration out = conf.clone();
-        List<NeuralNetConfiguration> confs = new ArrayList<>();
-        Map<Integer, InputPreProcessor> pre = new HashMap<>();
-        List<Integer> sourceOf = new ArrayList<>();
-        List<NeuralNetConfiguration> in = out.getConfs();
-        for (int i = 0; i < in.size(); i++) {
-            NeuralNetConfiguration c = in.get(i);
-            if (out.getInputPreProcessors().containsKey(i)) {
-                pre.put(confs.size(), out.getInputPreProcessors().get(i));
-            }
-            confs.add(c);
-            sourceOf.add(i);
-            if (!(c.getLayer() instanceof BatchNormalization b)) {
-                continue;
+        return relist(conf, (i, in, pre) -> {
+            if (!(in.get(i).getLayer() instanceof BatchNormalization b)) {
+                return Step.KEEP;
             }
             BatchNorm ours = ours(b, VarianceEstimate.BIASED);
-            c.setLayer(ours);
-            if (mergeActivations && i + 1 < in.size() && mergeable(in.get(i + 1).getLayer())
-                    && !out.getInputPreProcessors().containsKey(i + 1)) {
+            in.get(i).setLayer(ours);
+            if (mergeActivations && i + 1 < in.size() && mergeable(in.get(i + 1).getLayer()) && !pre.containsKey(i + 1)) {
                 ours.setActivationFn(((ActivationLayer) in.get(i + 1).getLayer()).getActivationFn());
-                i++;                                                     // the ActivationLayer is merged
+                return new Step(2, null);                                // the ActivationLayer is merged
             }
-        }
-        out.setConfs(confs);
-        out.setInputPreProcessors(pre);
-        return new Converted(out, sourceOf.stream().mapToInt(Integer::intValue).toArray());
+            return Step.KEEP;
+        });
     }
 
     /** The built-in layer for each of ours, followed by an ActivationLayer where ours applies an activation. */
     private static Converted toBuiltInSplitting(MultiLayerConfiguration conf) {
+        return relist(conf, (i, in, pre) -> {
+            NeuralNetConfiguration c = in.get(i);
+            if (!(c.getLayer() instanceof BatchNorm b)) {
+                return Step.KEEP;
+            }
+            c.setLayer(builtIn(b));
+            if (b.getActivationFn() instanceof ActivationIdentity) {
+                return Step.KEEP;
+            }
+            return new Step(1, activationConf(c, b));
+        });
+    }
+
+    /**
+     * What converting one layer did: how many source layers the converted one stands for (2: the next merged
+     * into it), and a layer to insert after it, or null.
+     */
+    private record Step(int covered, NeuralNetConfiguration inserted) {
+        static final Step KEEP = new Step(1, null);
+    }
+
+    /** Converts layer i of a list in place (its preprocessors at hand) and says what it did. */
+    private interface Conversion {
+        Step apply(int i, List<NeuralNetConfiguration> layers, Map<Integer, InputPreProcessor> preprocessors);
+    }
+
+    /**
+     * A configuration's layer list rebuilt by a conversion of each layer; preprocessors move with their layers,
+     * and {@code sourceOf} maps each new layer to its source.
+     */
+    private static Converted relist(MultiLayerConfiguration conf, Conversion conversion) {
         MultiLayerConfiguration out = conf.clone();
         List<NeuralNetConfiguration> confs = new ArrayList<>();
         Map<Integer, InputPreProcessor> pre = new HashMap<>();
         List<Integer> sourceOf = new ArrayList<>();
         List<NeuralNetConfiguration> in = out.getConfs();
-        for (int i = 0; i < in.size(); i++) {
-            NeuralNetConfiguration c = in.get(i);
-            if (out.getInputPreProcessors().containsKey(i)) {
-                pre.put(confs.size(), out.getInputPreProcessors().get(i));
+        Map<Integer, InputPreProcessor> inPre = out.getInputPreProcessors();
+        for (int i = 0; i < in.size(); ) {
+            if (inPre.containsKey(i)) {
+                pre.put(confs.size(), inPre.get(i));
             }
-            confs.add(c);
+            Step step = conversion.apply(i, in, inPre);
+            confs.add(in.get(i));
             sourceOf.add(i);
-            if (c.getLayer() instanceof BatchNorm b) {
-                c.setLayer(builtIn(b));
-                if (!(b.getActivationFn() instanceof ActivationIdentity)) {
-                    NeuralNetConfiguration actConf = c.clone();
-                    actConf.clearVariables();                            // no parameters of its own
-                    actConf.setLayer(activationLayer(b));
-                    confs.add(actConf);
-                    sourceOf.add(-1);
-                }
+            if (step.inserted() != null) {
+                confs.add(step.inserted());
+                sourceOf.add(-1);
             }
+            i += step.covered();
         }
         out.setConfs(confs);
         out.setInputPreProcessors(pre);
@@ -320,9 +331,12 @@ public final class BatchNormConversion {
     }
 
     /** The ActivationLayer that carries a BatchNorm's activation after DL4J's layer, which would ignore it. */
-    private static ActivationLayer activationLayer(BatchNorm b) {
-        return new ActivationLayer.Builder().name(b.getLayerName() == null ? null : b.getLayerName() + "-activation")
-                .activation(b.getActivationFn()).build();
+    private static NeuralNetConfiguration activationConf(NeuralNetConfiguration of, BatchNorm b) {
+        NeuralNetConfiguration c = of.clone();
+        c.clearVariables();                                              // no parameters of its own
+        c.setLayer(new ActivationLayer.Builder().name(b.getLayerName() == null ? null : b.getLayerName() + "-activation")
+                .activation(b.getActivationFn()).build());
+        return c;
     }
 
     private static org.deeplearning4j.nn.conf.layers.Layer layerOf(GraphVertex v) {

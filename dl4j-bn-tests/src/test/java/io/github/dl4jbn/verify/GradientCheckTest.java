@@ -287,14 +287,7 @@ class GradientCheckTest {
         if (renorm) {
             b.renorm(io.github.dl4jbn.conf.Renorm.constant(1.01, 0.05));
         }
-        MultiLayerConfiguration conf = base().list()
-                .layer(new DenseLayer.Builder().nOut(5).activation(Activation.IDENTITY).hasBias(false).build())
-                .layer(b.build())
-                .layer(new DenseLayer.Builder().nOut(4).activation(Activation.TANH).build())
-                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(3).activation(Activation.SOFTMAX).build())
-                .setInputType(InputType.feedForward(4)).build();
-        MultiLayerNetwork net = new MultiLayerNetwork(conf);
-        net.init();
+        MultiLayerNetwork net = denseBatchNormTanh(b.build());
         net.getLayer(1).setParam("mean", Nd4j.valueArrayOf(new long[]{1, 5}, -10.0, DataType.DOUBLE));
         net.getLayer(1).setParam("var", Nd4j.valueArrayOf(new long[]{1, 5}, 100.0, DataType.DOUBLE));
         assertTrue(GradientCheckUtil.checkGradients(new GradientCheckUtil.MLNConfig().net(net)
@@ -322,14 +315,7 @@ class GradientCheckTest {
             case "no running statistics" -> b.trackRunningStatistics(false);
             default -> b.virtualBatchSize(3);
         }
-        MultiLayerConfiguration conf = base().list()
-                .layer(new DenseLayer.Builder().nOut(5).activation(Activation.IDENTITY).hasBias(false).build())
-                .layer(b.build())
-                .layer(new DenseLayer.Builder().nOut(4).activation(Activation.TANH).build())
-                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(3).activation(Activation.SOFTMAX).build())
-                .setInputType(InputType.feedForward(4)).build();
-        MultiLayerNetwork net = new MultiLayerNetwork(conf);
-        net.init();
+        MultiLayerNetwork net = denseBatchNormTanh(b.build());
         if (mode.startsWith("frozen")) {
             net.getLayer(1).setParam("mean", Nd4j.valueArrayOf(new long[]{1, 5}, -1.0, DataType.DOUBLE));
             net.getLayer(1).setParam("var", Nd4j.valueArrayOf(new long[]{1, 5}, 4.0, DataType.DOUBLE));
@@ -342,5 +328,18 @@ class GradientCheckTest {
         assertEquals(mode.contains("center off") || mode.contains("scale off") ? 1 : 2,
                 net.getLayer(1).paramTable().keySet().stream().filter(k -> k.equals("gamma") || k.equals("beta")).count(),
                 "learned parameters of " + mode);
+    }
+
+    /** Dense(5, no bias) - the layer - Dense(4, tanh) - softmax over 3 classes, on 4 inputs, initialized. */
+    private static MultiLayerNetwork denseBatchNormTanh(BatchNorm bn) {
+        MultiLayerConfiguration conf = base().list()
+                .layer(new DenseLayer.Builder().nOut(5).activation(Activation.IDENTITY).hasBias(false).build())
+                .layer(bn)
+                .layer(new DenseLayer.Builder().nOut(4).activation(Activation.TANH).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(3).activation(Activation.SOFTMAX).build())
+                .setInputType(InputType.feedForward(4)).build();
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        return net;
     }
 }
