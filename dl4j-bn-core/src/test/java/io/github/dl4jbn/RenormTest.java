@@ -399,6 +399,33 @@ class RenormTest {
     }
 
     /**
+     * Small ghost batches run concurrently on the pass threads (16 slices of 16 x 64 values, and a short one):
+     * the same bits as the same slices run one after another, which the layer does when its input is not
+     * already dense (a column-major copy of the same values).
+     */
+    @ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.EnumSource(value = DataType.class, names = {"FLOAT", "DOUBLE"})
+    void ghostBatchesInParallelGiveTheBitsOfGhostBatchesInOrder(DataType type) {
+        BatchNorm conf = new BatchNorm.Builder().virtualBatchSize(16).renorm(Renorm.constant(1.5, 0.5)).build();
+        Layer concurrent = Nets.first(Nets.single(conf.clone(), InputType.feedForward(64), type));
+        Layer inOrder = Nets.first(Nets.single(conf.clone(), InputType.feedForward(64), type));
+        LayerWorkspaceMgr mgr = LayerWorkspaceMgr.noWorkspaces();
+        for (int step = 0; step < 3; step++) {
+            INDArray x = Nets.random(new long[]{16 * 16 + 7, 64}, type, 1 + step, 2, 60 + step);
+            INDArray dy = Nets.random(new long[]{16 * 16 + 7, 64}, type, 0, 1, 70 + step);
+            concurrent.setInput(x, mgr);
+            inOrder.setInput(x.dup('f'), mgr);
+            assertArrayEquals(Nets.values(inOrder.activate(true, mgr)), Nets.values(concurrent.activate(true, mgr)), "y, step " + step);
+            Pair<Gradient, INDArray> a = concurrent.backpropGradient(dy, mgr);
+            Pair<Gradient, INDArray> b = inOrder.backpropGradient(dy.dup('f'), mgr);
+            assertArrayEquals(Nets.values(b.getSecond()), Nets.values(a.getSecond()), "dx, step " + step);
+            assertArrayEquals(Nets.values(b.getFirst().getGradientFor("gamma")), Nets.values(a.getFirst().getGradientFor("gamma")), "dgamma");
+            assertArrayEquals(Nets.values(b.getFirst().getGradientFor("beta")), Nets.values(a.getFirst().getGradientFor("beta")), "dbeta");
+            assertArrayEquals(Nets.values(inOrder.params()), Nets.values(concurrent.params()), "running statistics, step " + step);
+        }
+    }
+
+    /**
      * An epoch of {@code fit} on an iterator whose batches are no multiples of the ghost batch (ListDataSetIterator's
      * last batch is short): with the layer first, its input is the data, so its running statistics after the epoch
      * follow from the data alone, by the README's rule (short last slice, a remainder of one merged, the slices'

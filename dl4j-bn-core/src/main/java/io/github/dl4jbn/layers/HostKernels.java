@@ -114,23 +114,25 @@ final class HostKernels implements LayerKernels {
 
     /**
      * The memory of the array last asked for, kept while the same dense array with the same buffer comes again
-     * (a forward's slices, its backward); a pure cache: what it returns depends only on the argument.
+     * (a forward's slices, its backward); a pure cache: what it returns depends only on the argument. Slices
+     * running concurrently may ask at once: each reads one published entry, and at worst makes the same memory
+     * again.
      */
     private static final class Memo {
-        private INDArray array;
-        private DataBuffer data;
-        private TensorMemory memory;
+        private record Entry(INDArray array, DataBuffer data, TensorMemory memory) {
+        }
+
+        private volatile Entry last;
 
         TensorMemory memory(INDArray source, DataType type) {
-            if (source == array && source.data() == data) {
-                return memory;
+            Entry e = last;
+            if (e != null && source == e.array() && source.data() == e.data()) {
+                return e.memory();
             }
             INDArray dense = HostArrays.dense(source, type);
             TensorMemory made = new Nd4jMemory(dense);
             if (dense == source) {                  // a copy is made afresh each time, as its source may change
-                array = source;
-                data = source.data();
-                memory = made;
+                last = new Entry(source, source.data(), made);
             }
             return made;
         }
@@ -139,6 +141,29 @@ final class HostKernels implements LayerKernels {
     @Override
     public boolean hostMemory() {
         return true;
+    }
+
+    /**
+     * Whole slices on the pass threads when each is below a pass's threading threshold (ghost batches), and the
+     * arrays they read are already this computation's memory: then no job converts or copies an ND4J array, so
+     * none allocates off the calling thread.
+     */
+    @Override
+    public void forEachSlice(KernelInput in, INDArray dy, int slices, long valuesPerSlice,
+                             java.util.function.IntConsumer job) {
+        boolean ready = usable(in.x(), type) && (in.mask() == null || usable(in.mask(), maskType))
+                && (dy == null || usable(dy, type));
+        if (ready && io.github.dl4jbn.internal.kernels.SliceThreads.worthIt(slices, valuesPerSlice)) {
+            x(KernelInput.whole(in.x(), in.mask()));                     // the memos, filled on this thread
+            mask(KernelInput.whole(in.x(), in.mask()));
+            io.github.dl4jbn.internal.kernels.SliceThreads.run(slices, job);
+        } else {
+            LayerKernels.super.forEachSlice(in, dy, slices, valuesPerSlice, job);
+        }
+    }
+
+    private static boolean usable(INDArray a, DataType type) {
+        return a.dataType() == type && HostArrays.isDenseRowMajor(a);
     }
 
     /** The output arrays are fresh dense workspace arrays of the network's type, written in place. */

@@ -78,4 +78,22 @@ interface LayerKernels {
 
     /** @return whether per-channel arrays may be read and written through host (NIO) views */
     boolean hostMemory();
+
+    /**
+     * Runs one job per ghost batch: concurrently where these kernels gain by it (see
+     * {@link io.github.dl4jbn.internal.kernels.SliceThreads}), else in order on this thread. A job's kernel calls
+     * may run on another thread; each slice's results do not depend on which.
+     *
+     * @param in             the input and mask the jobs read (their whole)
+     * @param dy             the output gradient the jobs read, or null
+     * @param slices         how many slices
+     * @param valuesPerSlice the values of the largest slice
+     * @param job            the work of slice s, writing only that slice's outputs
+     */
+    default void forEachSlice(KernelInput in, INDArray dy, int slices, long valuesPerSlice,
+                              java.util.function.IntConsumer job) {
+        for (int s = 0; s < slices; s++) {
+            job.accept(s);
+        }
+    }
 }

@@ -46,6 +46,9 @@ final class SlicedBatchNorm {
         final double[] d;
         final double[] renormGamma;
         final double[] renormBeta;
+        /** This slice's own dgamma and dbeta, before the slices' sum (slices may run concurrently). */
+        final double[] dgamma;
+        final double[] dbeta;
         TensorRange range;
         ChannelView view;
         long examples;
@@ -64,6 +67,8 @@ final class SlicedBatchNorm {
             d = new double[channels];
             renormGamma = new double[channels];
             renormBeta = new double[channels];
+            dgamma = new double[channels];
+            dbeta = new double[channels];
         }
     }
 
@@ -81,8 +86,6 @@ final class SlicedBatchNorm {
     private final StatisticsGuard guard;
     private final boolean floatRange;
     private Slice[] pool = new Slice[0];
-    private double[] sliceDgamma = new double[0];
-    private double[] sliceDbeta = new double[0];
 
     /**
      * @param kernels    the passes
@@ -115,16 +118,22 @@ final class SlicedBatchNorm {
     Forward train(INDArray x, INDArray mask, ChannelView view, GhostBatches ghosts, double[] gamma, double[] beta,
                   double[] runningMean, double[] runningVar, Options options, INDArray out) {
         Slice[] slices = slices(ghosts.count(), view.channels());
-        for (int s = 0; s < slices.length; s++) {                // every slice is judged before any is written
+        long largest = 0;
+        for (int s = 0; s < slices.length; s++) {
+            slices[s].range = ghosts.range(s);
+            slices[s].view = ghosts.view(s);
+            slices[s].examples = ghosts.examples(s);
+            largest = Math.max(largest, ghosts.view(s).size());
+        }
+        KernelInput whole = KernelInput.whole(x, mask);
+        kernels.forEachSlice(whole, null, slices.length, largest, s -> {                 // Algorithm 1, lines 1-2
             Slice sl = slices[s];
-            KernelInput in = new KernelInput(x, mask, ghosts.range(s));
-            ChannelView sliceView = ghosts.view(s);
-            sl.range = ghosts.range(s);
-            sl.view = sliceView;
-            sl.examples = ghosts.examples(s);
-            sl.m = kernels.batchStatistics(in, sliceView, sl.mean, sl.variance);           // Algorithm 1, lines 1-2
+            sl.m = kernels.batchStatistics(new KernelInput(x, mask, sl.range), sl.view, sl.mean, sl.variance);
+        });
+        for (Slice sl : slices) {                                // every slice is judged before any is written
+            KernelInput in = new KernelInput(x, mask, sl.range);
             sl.skip = guard.check(sl.mean, sl.variance, floatRange, options.policy(),
-                    () -> kernels.countNonFinite(in, sliceView), options.layerId(), options.purpose());
+                    () -> kernels.countNonFinite(in, sl.view), options.layerId(), options.purpose());
             ChannelMath.inverseStd(sl.variance, options.eps(), sl.invStd);
             sl.gamma = gamma;
             sl.beta = beta;
@@ -136,9 +145,10 @@ final class SlicedBatchNorm {
                 sl.beta = sl.renormBeta;
             }
         }
-        for (Slice sl : slices) {
+        kernels.forEachSlice(whole, null, slices.length, largest, s -> {
+            Slice sl = slices[s];
             kernels.normalize(new KernelInput(x, mask, sl.range), sl.view, sl.mean, sl.invStd, sl.gamma, sl.beta, out);
-        }
+        });
         return new Forward(true, view, slices);
     }
 
@@ -179,33 +189,27 @@ final class SlicedBatchNorm {
      * constants after an inference forward. A forward may be differentiated any number of times.
      */
     void backward(Forward f, INDArray x, INDArray mask, INDArray dy, INDArray dx, double[] dgamma, double[] dbeta) {
-        int channels = f.view().channels();
-        boolean sliced = f.slices().length > 1;
-        double[] sumDgamma = sliced ? sliceDgamma(channels) : dgamma;
-        double[] sumDbeta = sliced ? sliceDbeta : dbeta;
+        Slice[] slices = f.slices();
+        long largest = 0;
+        for (Slice sl : slices) {
+            largest = Math.max(largest, sl.view.size());
+        }
+        kernels.forEachSlice(KernelInput.whole(x, mask), dy, slices.length, largest, s -> {
+            Slice sl = slices[s];
+            kernels.backward(new KernelInput(x, mask, sl.range), dy, sl.view, sl.m, sl.mean, sl.invStd, sl.gamma,
+                    f.batchStatistics(), dx, sl.dgamma, sl.dbeta);
+        });
         Arrays.fill(dgamma, 0.0);
         Arrays.fill(dbeta, 0.0);
-        for (Slice sl : f.slices()) {
-            kernels.backward(new KernelInput(x, mask, sl.range), dy, sl.view, sl.m, sl.mean, sl.invStd, sl.gamma,
-                    f.batchStatistics(), dx, sumDgamma, sumDbeta);
+        for (Slice sl : slices) {                                // in slice order: the same bits on any thread
             if (sl.renormed) {
-                ChannelMath.renormGammaGradient(sumDgamma, sumDbeta, sl.r, sl.d);        // r sum(dy xhat) + d sum(dy)
+                ChannelMath.renormGammaGradient(sl.dgamma, sl.dbeta, sl.r, sl.d);        // r sum(dy xhat) + d sum(dy)
             }
-            if (sliced) {
-                for (int c = 0; c < channels; c++) {
-                    dgamma[c] += sumDgamma[c];                   // gamma and beta are shared by the slices
-                    dbeta[c] += sumDbeta[c];
-                }
+            for (int c = 0; c < dgamma.length; c++) {
+                dgamma[c] += sl.dgamma[c];                       // gamma and beta are shared by the slices
+                dbeta[c] += sl.dbeta[c];
             }
         }
-    }
-
-    private double[] sliceDgamma(int channels) {
-        if (sliceDgamma.length != channels) {
-            sliceDgamma = new double[channels];
-            sliceDbeta = new double[channels];
-        }
-        return sliceDgamma;
     }
 
     /** {@code count} slices of {@code channels} channels, reused when the shape repeats. */
