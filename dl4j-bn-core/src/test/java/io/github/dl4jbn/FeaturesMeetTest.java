@@ -84,7 +84,7 @@ class FeaturesMeetTest {
             if (!Nets.distinctOnThisPath(type)) {
                 continue;
             }
-            for (int ghost : new int[]{0, 3}) {                      // 3: batches of 2 to 12 leave every remainder
+            for (int ghost : new int[]{0, 3}) {                      // 3: batches of 2 to 9 leave every remainder
                 for (boolean renorm : new boolean[]{false, true}) {
                     cases.add(new Case("FF", InputType.feedForward(3), 3, 1, null, ghost, renorm, type));
                     cases.add(new Case("NCW", InputType.recurrent(3, 5, RNNFormat.NCW), 3, 5, RNNFormat.NCW, ghost, renorm, type));
@@ -121,7 +121,7 @@ class FeaturesMeetTest {
         };
         LayerWorkspaceMgr mgr = LayerWorkspaceMgr.noWorkspaces();
         for (int step = 0; step < 12; step++) {
-            int examples = 2 + r.nextInt(11);
+            int examples = 2 + r.nextInt(8);
             boolean masked = c.format() != null && r.nextBoolean();
             boolean training = r.nextInt(3) > 0;
             String what = "step " + step + " (" + examples + " examples" + (masked ? ", masked" : "")

@@ -281,10 +281,10 @@ class RenormTest {
 
     // ---------------------------------------------------------------- ghost batches
 
-    /** Every layout, DOUBLE and FLOAT, each with a mini-batch of whole slices and with a short last one (or a merged one). */
+    /** Every layout, FLOAT with a short last slice and DOUBLE with a merged one (FeaturesMeetTest has equal slices). */
     static Stream<Arguments> ghostCases() {
-        return Nets.layouts().stream().flatMap(l -> Stream.of(Arguments.of(l, DataType.DOUBLE, new int[]{2, 2, 2}),
-                Arguments.of(l, DataType.FLOAT, new int[]{3, 3, 2}), Arguments.of(l, DataType.DOUBLE, new int[]{3, 4})));
+        return Nets.layouts().stream().flatMap(l -> Stream.of(Arguments.of(l, DataType.FLOAT, new int[]{3, 3, 2}),
+                Arguments.of(l, DataType.DOUBLE, new int[]{3, 4})));
     }
 
     private static INDArray rows(INDArray a, long from, long to) {
@@ -406,11 +406,13 @@ class RenormTest {
     @ParameterizedTest(name = "{0}")
     @org.junit.jupiter.params.provider.EnumSource(value = DataType.class, names = {"FLOAT", "DOUBLE"})
     void ghostBatchesInParallelGiveTheBitsOfGhostBatchesInOrder(DataType type) {
+        org.junit.jupiter.api.Assumptions.assumeFalse("nd4j".equals(System.getProperty("dl4jbn.kernels")),
+                "ND4J's ops run slices in order: nothing concurrent to compare on this path");
         BatchNorm conf = new BatchNorm.Builder().virtualBatchSize(16).renorm(Renorm.constant(1.5, 0.5)).build();
         Layer concurrent = Nets.first(Nets.single(conf.clone(), InputType.feedForward(64), type));
         Layer inOrder = Nets.first(Nets.single(conf.clone(), InputType.feedForward(64), type));
         LayerWorkspaceMgr mgr = LayerWorkspaceMgr.noWorkspaces();
-        for (int step = 0; step < 3; step++) {
+        for (int step = 0; step < 2; step++) {
             INDArray x = Nets.random(new long[]{16 * 16 + 7, 64}, type, 1 + step, 2, 60 + step);
             INDArray dy = Nets.random(new long[]{16 * 16 + 7, 64}, type, 0, 1, 70 + step);
             concurrent.setInput(x, mgr);

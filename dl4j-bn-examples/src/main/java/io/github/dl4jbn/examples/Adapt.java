@@ -45,6 +45,11 @@ public class Adapt extends ExperimentCommand {
     /** Images per batch of the re-estimation: the statistics of each, averaged (Algorithm 2). */
     static final int ADAPTATION_BATCH = 100;
 
+    /** @return the re-estimation's batch: {@link #ADAPTATION_BATCH}, or all the images when there are fewer */
+    static int adaptationBatch(int images) {
+        return Math.min(ADAPTATION_BATCH, images);
+    }
+
     /** Accuracy on one domain: without normalization, BatchNorm with its training statistics, and after AdaBN. */
     record Row(DomainShift domain, double none, double before, double after) {
     }
@@ -70,7 +75,7 @@ public class Adapt extends ExperimentCommand {
         for (DomainShift domain : DomainShift.values()) {
             DataSet target = MnistIterator.all(domain.apply(measured, seed + 1));
             List<INDArray> unlabeled = new ArrayList<>();
-            MnistIterator batches = new MnistIterator(domain.apply(adaptation, seed + 2), ADAPTATION_BATCH, seed, false);
+            MnistIterator batches = new MnistIterator(domain.apply(adaptation, seed + 2), adaptationBatch(half), seed, false);
             while (batches.hasNext()) {
                 unlabeled.add(batches.next().getFeatures());             // features only: AdaBN reads no label
             }
@@ -108,7 +113,7 @@ public class Adapt extends ExperimentCommand {
                         + " images: the first %d give the unlabeled adaptation images, the other %d are measured. AdaBN: every"
                         + " weight kept, each BatchNorm layer's statistics re-estimated on the domain's adaptation images"
                         + " (`PopulationStatistics.recalibrate`, batches of %d, no labels). %s%n%n",
-                steps, learningRate, initStd, noneSeconds, bnSeconds, adaptationImages, measuredImages, ADAPTATION_BATCH,
+                steps, learningRate, initStd, noneSeconds, bnSeconds, adaptationImages, measuredImages, adaptationBatch(adaptationImages),
                 Training.machine()));
         md.append("| domain | no normalization | BatchNorm, training statistics | BatchNorm after AdaBN | AdaBN's change |"
                 + " lost to the shift, recovered |\n|---|---:|---:|---:|---:|---:|\n");

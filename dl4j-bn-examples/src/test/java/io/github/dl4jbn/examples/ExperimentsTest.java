@@ -61,7 +61,7 @@ class ExperimentsTest {
     /** A short adapt run writes every file; the clean domain's AdaBN row is the population pass on clean images. */
     @Test
     void adaptCommandWritesItsFiles(@TempDir Path out) throws IOException {
-        run(new Adapt(), "--steps", "60", "--test-limit", "400", "--data", "data/mnist", "--out", out.toString());
+        run(new Adapt(), "--steps", "20", "--test-limit", "60", "--data", "data/mnist", "--out", out.toString());
         assertWritten(out, "adapt.csv", "adapt.png", "report.md");
         String report = Files.readString(out.resolve("report.md"));
         for (DomainShift d : DomainShift.values()) {
