@@ -81,8 +81,8 @@ final class BatchNormValidation {
             Set<String> fixed = new HashSet<>(on);
             fixed.removeAll(BatchNormParamInitializer.getInstance().learnedKeys(conf));
             if (!fixed.isEmpty()) {
-                return fixed + " not learned (" + (conf.isLockGammaBeta() ? "lockGammaBeta" : conf.isScale()
-                        ? "center(false)" : conf.isCenter() ? "scale(false)" : "center(false), scale(false)")
+                return fixed + " not learned (" + (conf.isLockGammaBeta() ? "lockGammaBeta"
+                        : conf.isScale() ? "center(false)" : "scale(false)")
                         + "), so the constraint " + c + " on " + on + " would never apply: drop it or learn " + fixed;
             }
             if (c instanceof BaseConstraint && ((BaseConstraint) c).getDimensions() != null) {

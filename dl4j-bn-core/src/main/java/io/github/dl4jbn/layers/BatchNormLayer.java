@@ -354,10 +354,9 @@ public class BatchNormLayer extends BaseLayer<BatchNorm> {
         }
     }
 
-    /** gamma or beta per channel: the parameter, or the configured constant when it is not learned. */
+    /** gamma or beta per channel: the parameter, or the configured constant when it is not learned (no parameter). */
     private double[] gammaOrBeta(String key, int channels, double fixed) {
-        return BatchNormParamInitializer.getInstance().learnedKeys(layerConf()).contains(key)
-                ? parameters.read(key) : parameters.constant(key, channels, fixed);
+        return paramTable().containsKey(key) ? parameters.read(key) : parameters.constant(key, channels, fixed);
     }
 
     /**

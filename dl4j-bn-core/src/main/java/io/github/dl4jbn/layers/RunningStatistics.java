@@ -61,7 +61,7 @@ final class RunningStatistics {
         }
         for (SlicedBatchNorm.Slice sl : slices) {
             double factor = estimate == VarianceEstimate.UNBIASED ? ChannelMath.unbiasedFactor(sl.m) : 1.0;
-            double share = slices.length == 1 ? 1.0 : (double) sl.examples / examples;
+            double share = (double) sl.examples / examples;                 // 1 exactly for one slice
             for (int c = 0; c < channels; c++) {
                 batchMean[c] += share * sl.mean[c];
                 batchVariance[c] += share * factor * sl.variance[c];                  // m/(m-1) var_B, or var_B

@@ -118,13 +118,12 @@ final class SlicedBatchNorm {
     Forward train(INDArray x, INDArray mask, ChannelView view, GhostBatches ghosts, double[] gamma, double[] beta,
                   double[] runningMean, double[] runningVar, Options options, INDArray out) {
         Slice[] slices = slices(ghosts.count(), view.channels());
-        long largest = 0;
         for (int s = 0; s < slices.length; s++) {
             slices[s].range = ghosts.range(s);
             slices[s].view = ghosts.view(s);
             slices[s].examples = ghosts.examples(s);
-            largest = Math.max(largest, ghosts.view(s).size());
         }
+        long largest = largestSlice(slices);
         KernelInput whole = KernelInput.whole(x, mask);
         kernels.forEachSlice(whole, null, slices.length, largest, s -> {                 // Algorithm 1, lines 1-2
             Slice sl = slices[s];
@@ -190,11 +189,7 @@ final class SlicedBatchNorm {
      */
     void backward(Forward f, INDArray x, INDArray mask, INDArray dy, INDArray dx, double[] dgamma, double[] dbeta) {
         Slice[] slices = f.slices();
-        long largest = 0;
-        for (Slice sl : slices) {
-            largest = Math.max(largest, sl.view.size());
-        }
-        kernels.forEachSlice(KernelInput.whole(x, mask), dy, slices.length, largest, s -> {
+        kernels.forEachSlice(KernelInput.whole(x, mask), dy, slices.length, largestSlice(slices), s -> {
             Slice sl = slices[s];
             kernels.backward(new KernelInput(x, mask, sl.range), dy, sl.view, sl.m, sl.mean, sl.invStd, sl.gamma,
                     f.batchStatistics(), dx, sl.dgamma, sl.dbeta);
@@ -210,6 +205,15 @@ final class SlicedBatchNorm {
                 dbeta[c] += sl.dbeta[c];
             }
         }
+    }
+
+    /** @return the values of the largest slice: whether slices run concurrently depends on it */
+    private static long largestSlice(Slice[] slices) {
+        long largest = 0;
+        for (Slice sl : slices) {
+            largest = Math.max(largest, sl.view.size());
+        }
+        return largest;
     }
 
     /** {@code count} slices of {@code channels} channels, reused when the shape repeats. */
